@@ -5,7 +5,12 @@
 // the root namespace: links, addresses and routes are made with `ip -n NAME ...`.
 #pragma once
 
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/process.hpp"
@@ -42,6 +47,21 @@ void connect(const Netns& a, const std::string& a_if, const std::string& a_addr,
 
 // The per-run prefix, "tern-<pid>-".
 std::string run_prefix();
+
+// Runs fn() on a fresh thread that has entered the namespace, and returns its result.
+// Sockets created there stay in that namespace whichever thread uses them later.
+// (Network namespaces are per thread: never setns() on a thread that does other work.)
+template <typename F>
+auto in_netns(const Netns& ns, F fn) -> decltype(fn()) {
+  decltype(fn()) result{};
+  std::thread([&] {
+    int fd = open(ns.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) std::abort();  // a test bug, not a result
+    close(fd);
+    result = fn();
+  }).join();
+  return result;
+}
 
 }  // namespace tern::testing
 
