@@ -588,6 +588,10 @@ std::optional<DecodeError> AttributeDecoder::decode_mp_unreach(std::span<const u
 }
 
 void AttributeDecoder::finish(bool has_ipv4_nlri) {
+  // Unknown attributes are re-sent in type-code order; keep them in that order from the
+  // start so a decoded UPDATE and its re-encoding agree.
+  std::stable_sort(attrs_.unknown.begin(), attrs_.unknown.end(),
+                   [](const RawAttribute& x, const RawAttribute& y) { return x.type < y.type; });
   if (!ctx_.four_octet_as) {
     // RFC 6793 §4.2.3: an AGGREGATOR whose AS is not AS_TRANS means the path was
     // aggregated by an OLD speaker after AS4_PATH was made: ignore both AS4 attributes.
