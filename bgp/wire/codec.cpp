@@ -309,13 +309,13 @@ std::optional<DecodeError> AttributeDecoder::decode_one(uint8_t flags, uint8_t t
                                                         std::span<const uint8_t> whole) {
   auto expected = expected_flags(type);
   if (!expected) {
-    if (!(flags & attr_flag::kOptional)) {
+    if (!(flags & attr_flag::kOptional) && !mrt_) {
       // RFC 4271 §6.3: an unrecognized well-known attribute.
       return update_failure(update_error::kUnrecognizedWellKnownAttribute,
                           std::vector<uint8_t>(whole.begin(), whole.end()),
                           "unrecognized well-known attribute type " + std::to_string(type));
     }
-    if (flags & attr_flag::kTransitive) {
+    if ((flags & attr_flag::kTransitive) || mrt_) {
       // RFC 4271 §5: passed on, with the Partial bit set.
       attrs_.unknown.push_back(RawAttribute{
           static_cast<uint8_t>((flags | attr_flag::kPartial) & ~attr_flag::kExtendedLength), type,
@@ -326,7 +326,8 @@ std::optional<DecodeError> AttributeDecoder::decode_one(uint8_t flags, uint8_t t
   const std::string name = attribute_name(type);
   // RFC 7606 §3(c): Optional/Transitive bits in conflict make the attribute malformed,
   // handled as that attribute's own errors are.
-  bool flags_ok = (flags & (attr_flag::kOptional | attr_flag::kTransitive)) == *expected;
+  // BIRD writes its RIB dumps with every flag clear: in MRT, flags carry no meaning.
+  bool flags_ok = mrt_ || (flags & (attr_flag::kOptional | attr_flag::kTransitive)) == *expected;
   Reader r(value);
   switch (static_cast<AttributeType>(type)) {
     case AttributeType::kOrigin: {  // RFC 7606 §7.1
@@ -361,8 +362,9 @@ std::optional<DecodeError> AttributeDecoder::decode_one(uint8_t flags, uint8_t t
         withdraw("malformed NEXT_HOP");
         return std::nullopt;
       }
-      // RFC 4271 §6.3: a semantically incorrect NEXT_HOP means the route is ignored.
-      if (nh == 0 || (nh >> 28) == 0xe || nh == 0xffffffff) {
+      // RFC 4271 §6.3: a semantically incorrect NEXT_HOP means the route is ignored. (A
+      // RIB dump shows the speaker's own routes with next hop 0.0.0.0: not an error there.)
+      if (!mrt_ && (nh == 0 || (nh >> 28) == 0xe || nh == 0xffffffff)) {
         withdraw("NEXT_HOP " + IpAddress::v4(nh).to_string() + " is not a usable address");
         return std::nullopt;
       }
@@ -528,7 +530,15 @@ std::optional<DecodeError> AttributeDecoder::decode_mp_reach(std::span<const uin
   Reader r(value);
   uint16_t afi = 0;
   uint8_t safi = 0, nh_len = 0;
-  if (!r.u16(afi) || !r.u8(safi) || !r.u8(nh_len)) return reset("truncated");
+  if (mrt_ && !value.empty() && value[0] == value.size() - 1) {
+    // RFC 6396 §4.3.4: in a RIB entry only the next hop length and next hop remain; the
+    // family is the RIB record's (the MRT reader sets it), guessed here from the length.
+    r.u8(nh_len);
+    afi = nh_len == 4 ? 1 : 2;
+    safi = 1;
+  } else if (!r.u16(afi) || !r.u8(safi) || !r.u8(nh_len)) {
+    return reset("truncated");
+  }
   MpReach reach;
   reach.family = {static_cast<Afi>(afi), static_cast<Safi>(safi)};
   bool known = (afi == 1 || afi == 2) && (safi == 1 || safi == 2);
