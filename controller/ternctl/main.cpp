@@ -49,6 +49,10 @@ int main(int argc, char** argv) {
   decode->add_flag("--addpath", decode_options.raw_context.add_path_ipv4,
                    "raw streams: the session negotiated ADD-PATH (IPv4 and IPv6)");
 
+  if (argc < 2) {  // no subcommand: show what there is
+    std::cerr << app.help();
+    return 2;
+  }
   CLI11_PARSE(app, argc, argv);
   if (decode->parsed()) {
     // A raw stream has no OPEN context of its own: by default decode it as a modern
