@@ -7,6 +7,9 @@
 #include <cstdlib>
 #include <new>
 
+#include <fstream>
+
+#include "bgp/mrt/mrt.hpp"
 #include "bgp/wire/codec.hpp"
 #include "bgp/wire/update_packer.hpp"
 
@@ -91,7 +94,32 @@ void BM_EncodeUpdates(benchmark::State& state) {
 }
 BENCHMARK(BM_EncodeUpdates)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
+// The same feed as an MRT BGP4MP file, for the side-by-side run in bench/bgp/run.
+void write_mrt(const char* path) {
+  std::vector<uint8_t> out;
+  mrt::Bgp4mpMessage m;
+  m.peer_as = 65001;
+  m.local_as = 65002;
+  m.peer_address = IpAddress::v4(0xc6120001);
+  m.local_address = IpAddress::v4(0xc6120002);
+  for (auto& bytes : frr_like_updates(table(), kPrefixes)) {
+    m.bytes = std::move(bytes);
+    mrt::write_bgp4mp_message(1700000000, m, out);
+  }
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(out.data()),
+                                              static_cast<std::streamsize>(out.size()));
+}
+
 }  // namespace
 }  // namespace tern::bgp::wire
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (const char* path = std::getenv("TERN_BENCH_WRITE_MRT")) {
+    tern::bgp::wire::write_mrt(path);
+    return 0;
+  }
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
