@@ -1,0 +1,305 @@
+#include "controller/ternd/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace tern::ternd {
+
+namespace {
+
+namespace wire = bgp::wire;
+
+// Errors carry where they are: "FILE:LINE:COLUMN: KEY: what".
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  Error error(const YAML::Node& at, const std::string& key, const std::string& what) const {
+    auto m = at.Mark();
+    std::string where = file_;
+    if (!m.is_null()) where += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+    return make_error(Errc::kInvalidArgument, where + ": " + key + ": " + what);
+  }
+
+  // Only the known keys may appear in a mapping.
+  Status keys(const YAML::Node& map, const std::string& path, const std::set<std::string>& known) const {
+    if (!map.IsMap()) return error(map, path, "must be a mapping");
+    for (const auto& kv : map) {
+      auto key = kv.first.as<std::string>();
+      if (!known.count(key)) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        return error(kv.first, join(path, key), "unknown key (known: " + list + ")");
+      }
+    }
+    return {};
+  }
+
+  Result<std::string> string(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar()) return error(n, key, "must be a value");
+    return n.Scalar();
+  }
+
+  Result<uint64_t> number(const YAML::Node& n, const std::string& key, uint64_t min, uint64_t max) const {
+    if (!n.IsScalar()) return error(n, key, "must be a number");
+    const auto& s = n.Scalar();
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size()) return error(n, key, "'" + s + "' is not a number");
+    if (v < min || v > max) {
+      return error(n, key, std::to_string(v) + " is out of range " + std::to_string(min) + ".." + std::to_string(max));
+    }
+    return v;
+  }
+
+  Result<bool> boolean(const YAML::Node& n, const std::string& key) const {
+    if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) return n.Scalar() == "true";
+    return error(n, key, "must be true or false");
+  }
+
+  Result<IpAddress> address(const YAML::Node& n, const std::string& key) const {
+    auto s = string(n, key);
+    if (!s) return s.error();
+    auto a = IpAddress::parse(*s);
+    if (!a) return error(n, key, a.error().message);
+    return *a;
+  }
+
+  Result<wire::Asn> asn(const YAML::Node& n, const std::string& key) const {
+    auto s = string(n, key);
+    if (!s) return s.error();
+    auto a = parse_asn(*s);
+    if (!a) return error(n, key, a.error().message);
+    return *a;
+  }
+
+  static std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Reads one peer; the defaults follow what operators expect of FRR and BIRD.
+Result<bgp::session::PeerConfig> read_peer(const Reader& r, const YAML::Node& n, const std::string& path,
+                                           const Config& node, uint16_t hold_time, uint32_t connect_retry) {
+  if (auto st = r.keys(n, path, {"name", "address", "remote_as", "port", "passive", "hold_time", "connect_retry",
+                                 "password", "password_file", "source", "multihop", "gtsm", "families"});
+      !st) {
+    return st.error();
+  }
+  bgp::session::PeerConfig p;
+  if (!n["address"]) return r.error(n, path + ".address", "required");
+  if (!n["remote_as"]) return r.error(n, path + ".remote_as", "required (an AS number, internal or external)");
+  auto address = r.address(n["address"], path + ".address");
+  if (!address) return address.error();
+  p.address = *address;
+  p.name = p.address.to_string();
+  if (n["name"]) {
+    auto name = r.string(n["name"], path + ".name");
+    if (!name) return name.error();
+    p.name = *name;
+  }
+  const auto& ras = n["remote_as"];
+  if (ras.IsScalar() && (ras.Scalar() == "internal" || ras.Scalar() == "external")) {
+    p.expect.internal = ras.Scalar() == "internal";
+    if (p.expect.internal) p.expect.remote_as = node.asn;
+  } else {
+    auto as = r.asn(ras, path + ".remote_as");
+    if (!as) return as.error();
+    p.expect.remote_as = *as;
+    p.expect.internal = *as == node.asn;
+  }
+  auto optional_number = [&](const char* key, uint64_t min, uint64_t max, uint64_t fallback) -> Result<uint64_t> {
+    if (!n[key]) return fallback;
+    return r.number(n[key], path + "." + key, min, max);
+  };
+  auto port = optional_number("port", 1, 65535, 179);
+  if (!port) return port.error();
+  p.port = static_cast<uint16_t>(*port);
+  auto hold = optional_number("hold_time", 0, 65535, hold_time);
+  if (!hold) return hold.error();
+  if (*hold == 1 || *hold == 2) return r.error(n["hold_time"], path + ".hold_time", "must be 0 or at least 3 (RFC 4271)");
+  auto retry = optional_number("connect_retry", 1, 3600, connect_retry);
+  if (!retry) return retry.error();
+  // iBGP sessions run between loopbacks as often as not: TTL 255 unless told otherwise.
+  auto multihop = optional_number("multihop", 1, 255, p.expect.internal ? 255 : 1);
+  if (!multihop) return multihop.error();
+  p.ttl = static_cast<int>(*multihop);
+  if (n["gtsm"]) {
+    auto gtsm = r.boolean(n["gtsm"], path + ".gtsm");
+    if (!gtsm) return gtsm.error();
+    p.gtsm = *gtsm;
+    if (p.gtsm && p.ttl > 254) p.ttl = 1;  // GTSM counts hops; a directly connected peer is one
+  }
+  if (n["passive"]) {
+    auto passive = r.boolean(n["passive"], path + ".passive");
+    if (!passive) return passive.error();
+    p.timers.passive = *passive;
+  }
+  if (n["password"] && n["password_file"]) {
+    return r.error(n["password_file"], path + ".password_file", "give password or password_file, not both");
+  }
+  if (n["password"]) {
+    auto pw = r.string(n["password"], path + ".password");
+    if (!pw) return pw.error();
+    p.password = *pw;
+  }
+  if (n["password_file"]) {
+    auto file = r.string(n["password_file"], path + ".password_file");
+    if (!file) return file.error();
+    std::ifstream in(*file);
+    if (!in) return r.error(n["password_file"], path + ".password_file", "cannot read " + *file);
+    std::getline(in, p.password);
+  }
+  if (p.password.size() > 80) return r.error(n, path + ".password", "longer than 80 bytes (TCP_MD5SIG_MAXKEYLEN)");
+  if (n["source"]) {
+    auto source = r.address(n["source"], path + ".source");
+    if (!source) return source.error();
+    if (source->family() != p.address.family()) return r.error(n["source"], path + ".source", "not the peer's address family");
+    p.source = *source;
+  }
+  p.offer.families = {p.address.is_v4() ? wire::kIpv4Unicast : wire::kIpv6Unicast};
+  if (n["families"]) {
+    const auto& f = n["families"];
+    if (!f.IsSequence()) return r.error(f, path + ".families", "must be a list");
+    p.offer.families.clear();
+    for (const auto& item : f) {
+      auto name = r.string(item, path + ".families");
+      if (!name) return name.error();
+      if (*name == "ipv4-unicast") {
+        p.offer.families.push_back(wire::kIpv4Unicast);
+      } else if (*name == "ipv6-unicast") {
+        p.offer.families.push_back(wire::kIpv6Unicast);
+      } else {
+        return r.error(item, path + ".families", "unknown family '" + *name + "' (ipv4-unicast, ipv6-unicast)");
+      }
+    }
+  }
+  p.offer.asn = node.asn;
+  p.offer.bgp_id = node.router_id.v4_host_order();
+  p.offer.hold_time = static_cast<uint16_t>(*hold);
+  p.offer.fqdn = wire::Fqdn{node.node_name, ""};
+  p.timers.hold_time = static_cast<uint16_t>(*hold);
+  p.timers.connect_retry = std::chrono::seconds(*retry);
+  p.timers.seed = p.address.is_v4() ? p.address.v4_host_order() : p.address.bytes()[15];
+  return p;
+}
+
+}  // namespace
+
+Result<wire::Asn> parse_asn(const std::string& text) {
+  auto number = [](std::string_view s, uint64_t max, uint64_t& out) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && end == s.data() + s.size() && !s.empty() && out <= max;
+  };
+  auto dot = text.find('.');
+  uint64_t high = 0, low = 0;
+  if (dot == std::string::npos) {
+    if (number(text, 0xffffffffu, low) && low != 0) return static_cast<wire::Asn>(low);
+  } else if (number(std::string_view(text).substr(0, dot), 0xffff, high) &&
+             number(std::string_view(text).substr(dot + 1), 0xffff, low) && (high || low)) {
+    return static_cast<wire::Asn>(high << 16 | low);
+  }
+  return make_error(Errc::kInvalidArgument,
+                    "'" + text + "' is not an AS number (1..4294967295 asplain, or asdot like 64086.59904)");
+}
+
+Result<Config> load_config(const std::string& path) {
+  Reader r(path);
+  YAML::Node root;
+  try {
+    std::ifstream probe(path);
+    if (!probe) return make_error(Errc::kNotFound, path + ": cannot read the file");
+    root = YAML::Load(read_file(path));
+  } catch (const YAML::Exception& e) {
+    return make_error(Errc::kInvalidArgument, path + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                                  std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  if (auto st = r.keys(root, "", {"node", "bgp", "peers", "log_level"}); !st) return st.error();
+  Config c;
+  const auto& node = root["node"];
+  if (!node) return r.error(root, "node", "required");
+  if (auto st = r.keys(node, "node", {"name", "router_id", "as"}); !st) return st.error();
+  for (const char* key : {"name", "router_id", "as"}) {
+    if (!node[key]) return r.error(node, std::string("node.") + key, "required");
+  }
+  auto name = r.string(node["name"], "node.name");
+  if (!name) return name.error();
+  c.node_name = *name;
+  auto id = r.address(node["router_id"], "node.router_id");
+  if (!id) return id.error();
+  if (!id->is_v4() || id->is_unspecified()) return r.error(node["router_id"], "node.router_id", "must be a non-zero IPv4 address");
+  c.router_id = *id;
+  auto as = r.asn(node["as"], "node.as");
+  if (!as) return as.error();
+  c.asn = *as;
+
+  uint16_t hold_time = 90;
+  uint32_t connect_retry = 5;
+  if (const auto& bgp = root["bgp"]) {
+    if (auto st = r.keys(bgp, "bgp", {"listen_port", "listen_addresses", "hold_time", "connect_retry"}); !st) {
+      return st.error();
+    }
+    if (bgp["listen_port"]) {
+      auto port = r.number(bgp["listen_port"], "bgp.listen_port", 1, 65535);
+      if (!port) return port.error();
+      c.listen_port = static_cast<uint16_t>(*port);
+    }
+    if (bgp["listen_addresses"]) {
+      if (!bgp["listen_addresses"].IsSequence()) return r.error(bgp["listen_addresses"], "bgp.listen_addresses", "must be a list");
+      for (const auto& a : bgp["listen_addresses"]) {
+        auto addr = r.address(a, "bgp.listen_addresses");
+        if (!addr) return addr.error();
+        c.listen_addresses.push_back(*addr);
+      }
+    }
+    if (bgp["hold_time"]) {
+      auto hold = r.number(bgp["hold_time"], "bgp.hold_time", 0, 65535);
+      if (!hold) return hold.error();
+      if (*hold == 1 || *hold == 2) return r.error(bgp["hold_time"], "bgp.hold_time", "must be 0 or at least 3 (RFC 4271)");
+      hold_time = static_cast<uint16_t>(*hold);
+    }
+    if (bgp["connect_retry"]) {
+      auto retry = r.number(bgp["connect_retry"], "bgp.connect_retry", 1, 3600);
+      if (!retry) return retry.error();
+      connect_retry = static_cast<uint32_t>(*retry);
+    }
+  }
+  if (const auto& peers = root["peers"]) {
+    if (!peers.IsSequence()) return r.error(peers, "peers", "must be a list");
+    for (size_t i = 0; i < peers.size(); ++i) {
+      auto p = read_peer(r, peers[i], "peers[" + std::to_string(i) + "]", c, hold_time, connect_retry);
+      if (!p) return p.error();
+      for (const auto& other : c.peers) {
+        if (other.address == p->address) {
+          return r.error(peers[i]["address"], "peers[" + std::to_string(i) + "].address",
+                         p->address.to_string() + " is already peer '" + other.name + "'");
+        }
+      }
+      c.peers.push_back(std::move(*p));
+    }
+  }
+  if (root["log_level"]) {
+    auto level = r.string(root["log_level"], "log_level");
+    if (!level) return level.error();
+    static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (!levels.count(*level)) return r.error(root["log_level"], "log_level", "one of trace, debug, info, warn, error, critical, off");
+    c.log_level = *level;
+  }
+  return c;
+}
+
+}  // namespace tern::ternd

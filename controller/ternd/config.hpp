@@ -1,0 +1,29 @@
+// ternd's configuration: a YAML file read strictly. An unknown key, a wrong type, a bad
+// address or an AS out of range is an error naming the file, line, column and key.
+// (The sessions issue's schema; later issues add pools, policy and the routing table.)
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bgp/session/session.hpp"
+#include "common/result.hpp"
+
+namespace tern::ternd {
+
+struct Config {
+  std::string node_name;
+  IpAddress router_id;
+  bgp::wire::Asn asn = 0;
+  uint16_t listen_port = 179;
+  std::vector<IpAddress> listen_addresses;  // empty: every address, IPv4 and IPv6
+  std::vector<bgp::session::PeerConfig> peers;
+  std::string log_level = "info";
+};
+
+Result<Config> load_config(const std::string& path);
+
+// "65001", "4200000000" (asplain) or "64086.59904" (asdot, RFC 5396).
+Result<bgp::wire::Asn> parse_asn(const std::string& text);
+
+}  // namespace tern::ternd

@@ -1,0 +1,65 @@
+// ternd: the node controller. Today it holds the node's BGP sessions; later issues add
+// the RIB, the kernel routes, IPAM and the admin API.
+//
+//   ternd --config FILE          run
+//   ternd --check-config FILE    validate and exit (0 valid, 1 with the error on stderr)
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "common/log.hpp"
+#include "controller/ternd/config.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ternd — the tern node controller"};
+  std::string config_path, check_path;
+  auto* run = app.add_option("--config", config_path, "the node's YAML configuration");
+  auto* check = app.add_option("--check-config", check_path, "validate a configuration and exit");
+  run->excludes(check);
+  CLI11_PARSE(app, argc, argv);
+  if (config_path.empty() && check_path.empty()) {
+    std::cerr << app.help();
+    return 2;
+  }
+
+  auto config = tern::ternd::load_config(check_path.empty() ? config_path : check_path);
+  if (!config) {
+    std::cerr << "ternd: " << config.error().message << '\n';
+    return 1;
+  }
+  if (!check_path.empty()) {
+    std::cout << check_path << ": valid (" << config->peers.size() << " peers)\n";
+    return 0;
+  }
+  if (auto st = tern::log::init("ternd", config->log_level); !st) {
+    std::cerr << "ternd: " << st.error().message << '\n';
+    return 1;
+  }
+
+  namespace asio = boost::asio;
+  asio::io_context io;
+  std::vector<asio::ip::tcp::endpoint> listen;
+  if (config->listen_addresses.empty()) {
+    listen = {{asio::ip::tcp::v4(), config->listen_port}, {asio::ip::tcp::v6(), config->listen_port}};
+  }
+  for (const auto& a : config->listen_addresses) {
+    listen.emplace_back(asio::ip::make_address(a.to_string()), config->listen_port);
+  }
+  tern::bgp::session::Speaker speaker(io, config->peers, {}, listen);
+  if (auto st = speaker.start(); !st) {
+    spdlog::critical("{}", st.error().message);
+    return 1;
+  }
+  spdlog::info("ternd {} AS {} router-id {}: {} peers", config->node_name, config->asn, config->router_id.to_string(),
+               config->peers.size());
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int sig) {
+    spdlog::info("signal {}: shutting down", sig);
+    speaker.stop("ternd shutting down");
+    io.stop();
+  });
+  io.run();
+  return 0;
+}
