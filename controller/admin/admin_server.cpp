@@ -1,0 +1,138 @@
+#include "controller/admin/admin_server.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <filesystem>
+#include <memory>
+
+#include "proto/admin_client.hpp"
+
+namespace tern::admin {
+
+namespace asio = boost::asio;
+using stream = asio::local::stream_protocol;
+
+namespace {
+
+// One client connection: reads requests, answers each in turn.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(stream::socket socket, const AdminServer::Handler& handler)
+      : socket_(std::move(socket)), handler_(handler) {}
+
+  void start() { read(); }
+
+ private:
+  void read() {
+    socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+      if (ec) return;  // the client went away
+      self->buffer_.append(self->chunk_.data(), n);
+      self->serve();
+    });
+  }
+
+  void serve() {
+    auto unframed = unframe(buffer_);
+    if (!unframed) {
+      spdlog::warn("admin socket: {}; connection closed", unframed.error().message);
+      return;  // dropping the last reference closes the socket
+    }
+    if (!*unframed) {
+      read();
+      return;
+    }
+    Request request;
+    Response response;
+    if (request.ParseFromArray((*unframed)->body.data(), static_cast<int>((*unframed)->body.size()))) {
+      response = handler_(request);
+    } else {
+      response.mutable_error()->set_message("a request that does not parse");
+    }
+    buffer_.erase(0, (*unframed)->consumed);
+    out_ = frame(response);
+    asio::async_write(socket_, asio::buffer(out_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
+      if (!ec) self->serve();  // the next request may already be buffered
+    });
+  }
+
+  stream::socket socket_;
+  const AdminServer::Handler& handler_;
+  std::array<char, 16384> chunk_;
+  std::string buffer_;
+  std::string out_;
+};
+
+bool root_peer(stream::socket& socket) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+  return cred.uid == 0;
+}
+
+}  // namespace
+
+AdminServer::AdminServer(asio::io_context& io, std::string path, Handler handler)
+    : io_(io), path_(std::move(path)), handler_(std::move(handler)), acceptor_(io) {}
+
+AdminServer::~AdminServer() { stop(); }
+
+Status AdminServer::start() {
+  namespace fs = std::filesystem;
+  std::error_code fs_ec;
+  fs::path dir = fs::path(path_).parent_path();
+  if (!dir.empty()) fs::create_directories(dir, fs_ec);
+  if (fs_ec) return make_error(Errc::kIo, "admin socket directory " + dir.string() + ": " + fs_ec.message());
+
+  if (fs::exists(fs::symlink_status(path_))) {
+    if (!fs::is_socket(fs::symlink_status(path_))) {
+      return make_error(Errc::kAlreadyExists, "admin socket " + path_ + ": exists and is not a socket");
+    }
+    if (Client::connect(path_, std::chrono::milliseconds(500))) {
+      return make_error(Errc::kAlreadyExists, "admin socket " + path_ + ": another ternd is running on it");
+    }
+    fs::remove(path_, fs_ec);  // left by a ternd that did not stop cleanly
+  }
+
+  boost::system::error_code ec;
+  acceptor_.open(stream(), ec);
+  // The socket file is created with the umask applied to 0777: make it 0600 from birth,
+  // so there is no moment where others may connect.
+  mode_t old_umask = ::umask(0177);
+  if (!ec) acceptor_.bind(stream::endpoint(path_), ec);
+  ::umask(old_umask);
+  if (ec) return make_error(Errc::kIo, "admin socket " + path_ + ": " + ec.message(), ec.value());
+  bound_ = true;
+  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error(Errc::kIo, "admin socket " + path_ + ": listen: " + ec.message(), ec.value());
+  accept();
+  return {};
+}
+
+void AdminServer::stop() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  if (bound_) {
+    std::error_code fs_ec;
+    std::filesystem::remove(path_, fs_ec);
+    bound_ = false;
+  }
+}
+
+void AdminServer::accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, stream::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      if (root_peer(socket)) {
+        std::make_shared<Connection>(std::move(socket), handler_)->start();
+      } else {
+        spdlog::warn("admin socket: a connection from a non-root user refused");
+      }
+    }
+    accept();
+  });
+}
+
+}  // namespace tern::admin

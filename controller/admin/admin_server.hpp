@@ -1,0 +1,43 @@
+// ternd's side of the admin socket: a unix stream socket that only root may open (mode
+// 0600 and the peer's credentials checked), serving length-delimited protobuf requests on
+// the io_context thread. Requests are answered in order; a malformed one closes its
+// connection and nothing else.
+#pragma once
+
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
+
+#include <boost/asio.hpp>
+
+#include <functional>
+#include <string>
+
+#include "common/result.hpp"
+#include "proto/admin.pb.h"
+
+namespace tern::admin {
+
+class AdminServer {
+ public:
+  using Handler = std::function<Response(const Request&)>;
+
+  AdminServer(boost::asio::io_context& io, std::string path, Handler handler);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Creates the socket's directory, replaces a stale socket file (refuses when another
+  // ternd answers on it), binds, restricts it to root and listens.
+  Status start();
+  void stop();
+
+ private:
+  void accept();
+
+  boost::asio::io_context& io_;
+  std::string path_;
+  Handler handler_;
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+  bool bound_ = false;
+};
+
+}  // namespace tern::admin
