@@ -157,6 +157,10 @@ class Fsm {
   // then ManualStop.
   std::vector<Action> shutdown(std::string_view message);
 
+  // A session that took over a passive (accepted) connection after a collision restarts
+  // later in the session's own mode, active or passive.
+  void set_restart_passive(bool passive) { passive_ = passive; }
+
   State state() const { return state_; }
   uint32_t connect_retry_counter() const { return connect_retry_counter_; }
   uint16_t negotiated_hold_time() const { return negotiated_hold_time_; }

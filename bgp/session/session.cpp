@@ -42,118 +42,20 @@ fsm::Notification to_fsm(const wire::DecodeError& e) { return {e.code, e.subcode
 
 }  // namespace
 
-Session::Session(asio::io_context& io, PeerConfig config, Callbacks callbacks)
-    : io_(io),
-      config_(std::move(config)),
-      callbacks_(std::move(callbacks)),
-      fsm_(config_.timers),
-      timers_{asio::steady_timer(io), asio::steady_timer(io), asio::steady_timer(io), asio::steady_timer(io),
-              asio::steady_timer(io)} {}
+struct Connection {
+  explicit Connection(asio::io_context& io, bool incoming) : socket(io), incoming(incoming) {}
+  tcp::socket socket;
+  bool incoming;              // opened by the peer
+  bool reading = false;       // a read is outstanding (it owns read_buffer until it completes)
+  std::vector<uint8_t> in;    // bytes read and not yet framed
+  std::array<uint8_t, 65536> read_buffer;
+  std::deque<std::vector<uint8_t>> out;
+  size_t out_bytes = 0;
+  bool writing = false;
+  wire::Context decode_ctx;
+};
 
-Session::~Session() {
-  for (auto& t : timers_) t.cancel();
-  disconnect();
-}
-
-void Session::start() { feed(fsm::Event::kManualStart); }
-
-void Session::stop(const std::string& message) {
-  for (const auto& a : fsm_.shutdown(message)) perform(a);
-  set_state_from_fsm();
-}
-
-void Session::feed(fsm::Event e, const fsm::OpenReceived& open, const std::optional<fsm::Notification>& error) {
-  for (const auto& a : fsm_.handle(e, open, error)) perform(a);
-  set_state_from_fsm();
-}
-
-void Session::set_state_from_fsm() {
-  fsm::State now = fsm_.state();
-  if (now == status_.state) return;
-  fsm::State before = status_.state;
-  status_.state = now;
-  spdlog::info("peer {} ({}): {} -> {}{}", config_.name, config_.address.to_string(), fsm::to_string(before),
-               fsm::to_string(now), now == fsm::State::kIdle && !status_.last_error.empty() ? " (" + status_.last_error + ")" : "");
-  if (callbacks_.on_state) callbacks_.on_state(config_.name, before, now);
-}
-
-void Session::perform(const fsm::Action& a) {
-  std::visit(
-      [&](const auto& act) {
-        using T = std::decay_t<decltype(act)>;
-        if constexpr (std::is_same_v<T, fsm::action::Connect>) {
-          connect();
-        } else if constexpr (std::is_same_v<T, fsm::action::Disconnect>) {
-          disconnect();
-        } else if constexpr (std::is_same_v<T, fsm::action::SendOpen>) {
-          send(wire::encode_message(fsm::make_open(config_.offer), {}));
-        } else if constexpr (std::is_same_v<T, fsm::action::SendKeepalive>) {
-          send(wire::encode_message(wire::Keepalive{}, {}));
-        } else if constexpr (std::is_same_v<T, fsm::action::SendNotification>) {
-          const auto& n = act.notification;
-          status_.last_error = "sent " + wire::notification_to_string(n.code, n.subcode, n.data);
-          spdlog::warn("peer {}: {}", config_.name, status_.last_error);
-          send_now(wire::encode_message(wire::Notification{n.code, n.subcode, n.data}, {}));
-        } else if constexpr (std::is_same_v<T, fsm::action::StartTimer>) {
-          fsm::Timer t = act.timer;
-          auto& timer = this->timer(t);
-          timer.expires_after(act.after);
-          timer.async_wait([this, t](const boost::system::error_code& ec) {
-            if (!ec) feed(timer_event(t));
-          });
-        } else if constexpr (std::is_same_v<T, fsm::action::StopTimer>) {
-          timer(act.timer).cancel();
-        } else if constexpr (std::is_same_v<T, fsm::action::SessionUp>) {
-          status_.established_at = std::chrono::steady_clock::now();
-          ++status_.established_count;
-          status_.last_error.clear();
-        } else if constexpr (std::is_same_v<T, fsm::action::SessionDown>) {
-          status_.negotiated.reset();
-        }
-      },
-      a);
-}
-
-Status Session::prepare_socket(tcp::socket& s) {
-  int fd = s.native_handle();
-  Family family = config_.address.family();
-  if (!config_.password.empty()) {
-    if (auto st = set_tcp_md5(fd, Prefix(config_.address, config_.address.max_prefix_length()), config_.password); !st) {
-      return st;
-    }
-  }
-  if (auto st = config_.gtsm ? set_gtsm(fd, family, config_.ttl) : set_ttl(fd, family, config_.ttl); !st) return st;
-  if (auto st = set_network_control_dscp(fd, family); !st) return st;
-  if (config_.source) return bind_source(fd, *config_.source);
-  return {};
-}
-
-void Session::connect() {
-  disconnect();
-  uint64_t gen = generation_;
-  socket_.emplace(io_);
-  boost::system::error_code ec;
-  socket_->open(config_.address.is_v4() ? tcp::v4() : tcp::v6(), ec);
-  if (auto st = ec ? Status(io_error("socket", ec.value())) : prepare_socket(*socket_); !st) {
-    status_.last_error = st.error().message;
-    spdlog::error("peer {}: {}", config_.name, st.error().message);
-    asio::post(io_, [this, gen] {
-      if (gen == generation_) feed(fsm::Event::kTcpConnectionFails);
-    });
-    return;
-  }
-  socket_->async_connect(tcp::endpoint(to_asio(config_.address), config_.port),
-                         [this, gen](const boost::system::error_code& ec) {
-                           if (gen != generation_) return;
-                           if (ec) {
-                             status_.last_error = "connect: " + ec.message();
-                             feed(fsm::Event::kTcpConnectionFails);
-                             return;
-                           }
-                           feed(fsm::Event::kTcpCrAcked);
-                           if (gen == generation_) read();
-                         });
-}
+namespace {
 
 // Closes a connection gracefully: FIN after what was written, then the peer's last bytes
 // are read and dropped until it closes too (or two seconds pass). Closing at once with
@@ -187,77 +89,251 @@ void linger_and_close(asio::io_context& io, tcp::socket socket) {
   (*drain)();
 }
 
-void Session::disconnect() {
-  ++generation_;
-  if (socket_) {
-    linger_and_close(io_, std::move(*socket_));
-    socket_.reset();
+// Ends a connection: what is outstanding on it is cancelled first (so no completion
+// writes into its buffers once it is gone), then the socket lingers until closed.
+void close_connection(asio::io_context& io, std::shared_ptr<Connection> c) {
+  if (!c) return;
+  boost::system::error_code ignored;
+  c->socket.cancel(ignored);
+  if (c->socket.is_open()) linger_and_close(io, std::move(c->socket));
+}
+
+}  // namespace
+
+Session::Session(asio::io_context& io, PeerConfig config, Callbacks callbacks)
+    : io_(io),
+      config_(std::move(config)),
+      callbacks_(std::move(callbacks)),
+      fsm_(config_.timers),
+      rival_timer_(io),
+      timers_{asio::steady_timer(io), asio::steady_timer(io), asio::steady_timer(io), asio::steady_timer(io),
+              asio::steady_timer(io)} {
+  status_.since = std::chrono::steady_clock::now();
+}
+
+Session::~Session() {
+  for (auto& t : timers_) t.cancel();
+  rival_timer_.cancel();
+  close_connection(io_, std::move(rival_));
+  disconnect();
+}
+
+void Session::start() { feed(fsm::Event::kManualStart); }
+
+void Session::stop(const std::string& message) {
+  rival_timer_.cancel();
+  close_connection(io_, std::move(rival_));
+  for (const auto& a : fsm_.shutdown(message)) perform(a);
+  set_state_from_fsm();
+}
+
+void Session::feed(fsm::Event e, const fsm::OpenReceived& open, const std::optional<fsm::Notification>& error) {
+  for (const auto& a : fsm_.handle(e, open, error)) perform(a);
+  set_state_from_fsm();
+  // Our connection lost (a collision dumped it, or it failed) while the peer's own
+  // connection waits aside: that one becomes the session's.
+  if (fsm_.state() == fsm::State::kIdle && rival_) {
+    auto c = std::move(rival_);
+    rival_timer_.cancel();
+    feed(fsm::Event::kManualStop);  // cancels the idle hold of the failure
+    feed(fsm::Event::kManualStartPassive);
+    fsm_.set_restart_passive(config_.timers.passive);
+    adopt(c);
   }
-  in_.clear();
-  out_.clear();
-  writing_ = false;
-  decode_ctx_ = {};
+}
+
+void Session::set_state_from_fsm() {
+  fsm::State now = fsm_.state();
+  if (now == status_.state) return;
+  fsm::State before = status_.state;
+  status_.state = now;
+  if (before == fsm::State::kEstablished || now == fsm::State::kEstablished) {
+    status_.since = std::chrono::steady_clock::now();
+  }
+  spdlog::info("peer {} ({}): {} -> {}{}", config_.name, config_.address.to_string(), fsm::to_string(before),
+               fsm::to_string(now), now == fsm::State::kIdle && !status_.last_error.empty() ? " (" + status_.last_error + ")" : "");
+  if (callbacks_.on_state) callbacks_.on_state(*this, before, now);
+}
+
+void Session::perform(const fsm::Action& a) {
+  std::visit(
+      [&](const auto& act) {
+        using T = std::decay_t<decltype(act)>;
+        if constexpr (std::is_same_v<T, fsm::action::Connect>) {
+          connect();
+        } else if constexpr (std::is_same_v<T, fsm::action::Disconnect>) {
+          disconnect();
+        } else if constexpr (std::is_same_v<T, fsm::action::SendOpen>) {
+          send(wire::encode_message(fsm::make_open(config_.offer), {}));
+        } else if constexpr (std::is_same_v<T, fsm::action::SendKeepalive>) {
+          send(wire::encode_message(wire::Keepalive{}, {}));
+        } else if constexpr (std::is_same_v<T, fsm::action::SendNotification>) {
+          const auto& n = act.notification;
+          status_.last_error = "sent " + wire::notification_to_string(n.code, n.subcode, n.data);
+          spdlog::warn("peer {}: {}", config_.name, status_.last_error);
+          if (conn_) send_now(*conn_, wire::encode_message(wire::Notification{n.code, n.subcode, n.data}, {}));
+        } else if constexpr (std::is_same_v<T, fsm::action::StartTimer>) {
+          fsm::Timer t = act.timer;
+          auto& timer = this->timer(t);
+          timer.expires_after(act.after);
+          timer.async_wait([this, t, alive = std::weak_ptr(alive_)](const boost::system::error_code& ec) {
+            if (!ec && !alive.expired()) feed(timer_event(t));
+          });
+        } else if constexpr (std::is_same_v<T, fsm::action::StopTimer>) {
+          timer(act.timer).cancel();
+        } else if constexpr (std::is_same_v<T, fsm::action::SessionUp>) {
+          ++status_.established_count;
+          status_.last_error.clear();
+        } else if constexpr (std::is_same_v<T, fsm::action::SessionDown>) {
+          status_.negotiated.reset();
+        }
+      },
+      a);
+}
+
+Status Session::prepare_socket(tcp::socket& s) {
+  int fd = s.native_handle();
+  if (!config_.password.empty()) {
+    if (auto st = set_tcp_md5(fd, Prefix(config_.address, config_.address.max_prefix_length()), config_.password); !st) {
+      return st;
+    }
+  }
+  if (auto st = prepare_accepted(s); !st) return st;
+  if (config_.source) return bind_source(fd, *config_.source);
+  return {};
+}
+
+// An accepted socket inherits the listener's MD5 keys; TTL and DSCP are per peer.
+Status Session::prepare_accepted(tcp::socket& s) {
+  int fd = s.native_handle();
+  Family family = config_.address.family();
+  if (auto st = config_.gtsm ? set_gtsm(fd, family, config_.ttl) : set_ttl(fd, family, config_.ttl); !st) return st;
+  return set_network_control_dscp(fd, family);
+}
+
+void Session::connect() {
+  disconnect();
+  auto c = std::make_shared<Connection>(io_, false);
+  conn_ = c;
+  boost::system::error_code ec;
+  c->socket.open(config_.address.is_v4() ? tcp::v4() : tcp::v6(), ec);
+  if (auto st = ec ? Status(io_error("socket", ec.value())) : prepare_socket(c->socket); !st) {
+    status_.last_error = st.error().message;
+    spdlog::error("peer {}: {}", config_.name, st.error().message);
+    asio::post(io_, [this, w = std::weak_ptr(c)] {
+      if (auto c = w.lock(); c && c == conn_) feed(fsm::Event::kTcpConnectionFails);
+    });
+    return;
+  }
+  c->socket.async_connect(tcp::endpoint(to_asio(config_.address), config_.port),
+                          [this, w = std::weak_ptr(c)](const boost::system::error_code& ec) {
+                            auto c = w.lock();
+                            if (!c || c != conn_) return;
+                            if (ec) {
+                              status_.last_error = "connect: " + ec.message();
+                              feed(fsm::Event::kTcpConnectionFails);
+                              return;
+                            }
+                            boost::system::error_code ignored;
+                            status_.local = c->socket.local_endpoint(ignored);
+                            status_.remote = c->socket.remote_endpoint(ignored);
+                            feed(fsm::Event::kTcpCrAcked);
+                            if (c == conn_) read(c);
+                          });
+}
+
+void Session::disconnect() {
+  close_connection(io_, std::move(conn_));
+  status_.local.reset();
+  status_.remote.reset();
+  status_.write_queue_bytes = 0;
 }
 
 void Session::accept(tcp::socket socket) {
-  fsm::State s = fsm_.state();
-  if (s != fsm::State::kConnect && s != fsm::State::kActive) {
-    // Idle: not started, or backing off. OpenSent and later: we already have a
-    // connection; RFC 4271 §6.8 collision handling beyond this is left to the peer,
-    // which closes one of the two as well.
-    boost::system::error_code ignored;
-    socket.close(ignored);
-    return;
+  switch (fsm_.state()) {
+    case fsm::State::kConnect:
+    case fsm::State::kActive:
+      break;
+    case fsm::State::kOpenSent:
+    case fsm::State::kOpenConfirm:
+      if (conn_ && !conn_->incoming && !rival_) {
+        hold_rival(std::move(socket));
+        return;
+      }
+      [[fallthrough]];
+    default: {
+      // Idle: not started, or backing off. Established: §6.8 closes the newcomer.
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
   }
   disconnect();  // drop our own attempt in flight
-  socket_.emplace(std::move(socket));
-  int fd = socket_->native_handle();
-  Family family = config_.address.family();
-  auto st = config_.gtsm ? set_gtsm(fd, family, config_.ttl) : set_ttl(fd, family, config_.ttl);
-  if (st) st = set_network_control_dscp(fd, family);
-  if (!st) spdlog::warn("peer {}: {}", config_.name, st.error().message);
-  uint64_t gen = generation_;
-  feed(fsm::Event::kTcpConnectionConfirmed);
-  if (gen == generation_) read();
+  auto c = std::make_shared<Connection>(io_, true);
+  c->socket = std::move(socket);
+  adopt(c);
 }
 
-void Session::read() {
-  uint64_t gen = generation_;
-  socket_->async_read_some(asio::buffer(read_buffer_), [this, gen](const boost::system::error_code& ec, size_t n) {
-    if (gen != generation_) return;
+void Session::adopt(std::shared_ptr<Connection> c) {
+  conn_ = c;
+  if (auto st = prepare_accepted(c->socket); !st) spdlog::warn("peer {}: {}", config_.name, st.error().message);
+  boost::system::error_code ignored;
+  status_.local = c->socket.local_endpoint(ignored);
+  status_.remote = c->socket.remote_endpoint(ignored);
+  feed(fsm::Event::kTcpConnectionConfirmed);
+  if (c == conn_) process(c);  // a rival brings the bytes it has read already
+}
+
+void Session::read(const std::shared_ptr<Connection>& c) {
+  if (c->reading) return;
+  c->reading = true;
+  c->socket.async_read_some(asio::buffer(c->read_buffer), [this, w = std::weak_ptr(c)](const boost::system::error_code& ec,
+                                                                                       size_t n) {
+    auto c = w.lock();
+    if (!c) return;
+    c->reading = false;
+    if (c == rival_) {
+      if (ec) {
+        drop_rival({});
+        return;
+      }
+      c->in.insert(c->in.end(), c->read_buffer.begin(), c->read_buffer.begin() + static_cast<std::ptrdiff_t>(n));
+      read_rival(c);
+      return;
+    }
+    if (c != conn_) return;
     if (ec) {
       status_.last_error = ec == asio::error::eof ? "connection closed by the peer" : "read: " + ec.message();
       feed(fsm::Event::kTcpConnectionFails);
       return;
     }
-    on_bytes(n);
+    c->in.insert(c->in.end(), c->read_buffer.begin(), c->read_buffer.begin() + static_cast<std::ptrdiff_t>(n));
+    process(c);
   });
 }
 
-void Session::on_bytes(size_t n) {
-  uint64_t gen = generation_;
-  in_.insert(in_.end(), read_buffer_.begin(), read_buffer_.begin() + static_cast<std::ptrdiff_t>(n));
+void Session::process(const std::shared_ptr<Connection>& c) {
   size_t consumed = 0;
-  while (gen == generation_) {
-    auto frame = wire::next_frame(std::span(in_).subspan(consumed), decode_ctx_.max_message_size());
+  while (c == conn_) {
+    auto frame = wire::next_frame(std::span(c->in).subspan(consumed), c->decode_ctx.max_message_size());
     if (frame.status == wire::Frame::Status::kNeedMore) break;
     if (frame.status == wire::Frame::Status::kError) {
       feed(fsm::Event::kBgpHeaderErr, {}, to_fsm(frame.error));
       return;
     }
-    // Copy: the handler may disconnect, which clears in_.
+    // Copy: the handler may disconnect, which frees the connection's buffers.
     std::vector<uint8_t> message(frame.message.begin(), frame.message.end());
     consumed += message.size();
     on_message(message);
   }
-  if (gen != generation_) return;
-  in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(consumed));
-  read();
+  if (c != conn_) return;
+  c->in.erase(c->in.begin(), c->in.begin() + static_cast<std::ptrdiff_t>(consumed));
+  read(c);
 }
 
 void Session::on_message(std::span<const uint8_t> message) {
   ++status_.messages_in;
-  auto decoded = wire::decode_message(message, decode_ctx_);
+  auto decoded = wire::decode_message(message, conn_->decode_ctx);
   if (!decoded) {
     const auto& e = decoded.error();
     spdlog::warn("peer {}: malformed message: {}", config_.name, e.reason);
@@ -276,7 +352,10 @@ void Session::on_message(std::span<const uint8_t> message) {
       return;
     }
     auto& n = std::get<fsm::Negotiated>(result);
-    decode_ctx_ = n.decode_context(!config_.expect.internal);
+    // The peer's identifier is known now: a connection it opened meanwhile collides, and
+    // if this one loses, it ends here (before our KEEPALIVE confirms it).
+    if (rival_ && !resolve_collision(n.peer_id)) return;
+    conn_->decode_ctx = n.decode_context(!config_.expect.internal);
     status_.negotiated = n;
     feed(fsm::Event::kBgpOpen, fsm::OpenReceived{open->hold_time});
   } else if (std::holds_alternative<wire::Keepalive>(d.message)) {
@@ -286,7 +365,7 @@ void Session::on_message(std::span<const uint8_t> message) {
     status_.prefixes_in += update->nlri.size() +
                            (update->attributes.mp_reach ? update->attributes.mp_reach->nlri.size() : 0);
     for (const auto& p : d.problems) spdlog::warn("peer {}: UPDATE {}", config_.name, p);
-    if (callbacks_.on_update && fsm_.state() == fsm::State::kEstablished) callbacks_.on_update(config_.name, d);
+    if (callbacks_.on_update && fsm_.state() == fsm::State::kEstablished) callbacks_.on_update(*this, d);
     feed(fsm::Event::kUpdateMsg);
   } else if (auto* n = std::get_if<wire::Notification>(&d.message)) {
     status_.last_error = "received " + wire::notification_to_string(n->code, n->subcode, n->data);
@@ -298,49 +377,133 @@ void Session::on_message(std::span<const uint8_t> message) {
   // ROUTE-REFRESH: answered once the RIB exists (the RIB issue); counted above.
 }
 
-void Session::send(std::vector<uint8_t> bytes) {
-  if (!socket_) return;
-  ++status_.messages_out;
-  out_.push_back(std::move(bytes));
-  if (!writing_) write_next();
-}
-
-void Session::write_next() {
-  writing_ = true;
-  uint64_t gen = generation_;
-  asio::async_write(*socket_, asio::buffer(out_.front()), [this, gen](const boost::system::error_code& ec, size_t) {
-    if (gen != generation_) return;
-    if (ec) {
-      status_.last_error = "write: " + ec.message();
-      feed(fsm::Event::kTcpConnectionFails);
-      return;
-    }
-    out_.pop_front();
-    if (out_.empty()) {
-      writing_ = false;
-    } else {
-      write_next();
-    }
+void Session::hold_rival(tcp::socket socket) {
+  auto c = std::make_shared<Connection>(io_, true);
+  c->socket = std::move(socket);
+  rival_ = c;
+  spdlog::info("peer {}: connection collision: the peer opened a second connection; waiting for its OPEN",
+               config_.name);
+  // §8.2.2 gives a connection in OpenSent a large hold time (4 minutes): the same bound here.
+  rival_timer_.expires_after(std::chrono::minutes(4));
+  rival_timer_.async_wait([this, alive = std::weak_ptr(alive_)](const boost::system::error_code& ec) {
+    if (!ec && !alive.expired()) drop_rival(fsm::Notification{fsm::code::kHoldTimerExpired, 0, {}});
   });
+  read(c);
 }
 
-void Session::send_now(const std::vector<uint8_t>& bytes) {
+void Session::read_rival(const std::shared_ptr<Connection>& c) {
+  auto frame = wire::next_frame(std::span(c->in), wire::Context{}.max_message_size());
+  if (frame.status == wire::Frame::Status::kNeedMore) {
+    read(c);
+    return;
+  }
+  std::optional<wire::Open> open;
+  if (frame.status == wire::Frame::Status::kMessage) {
+    if (auto d = wire::decode_message(frame.message, wire::Context{}); d) {
+      if (auto* o = std::get_if<wire::Open>(&d.value().message)) open = *o;
+    }
+  }
+  if (!open) {
+    // Not an OPEN first: the session's own connection carries on; this one goes.
+    drop_rival(fsm::Notification{fsm::code::kFsmError, fsm::fsm_error::kUnexpectedInOpenSent, {}});
+    return;
+  }
+  auto n = fsm::negotiate(config_.offer, config_.expect, *open);
+  if (auto* refusal = std::get_if<wire::DecodeError>(&n)) {
+    spdlog::warn("peer {}: OPEN on the colliding connection refused: {}", config_.name, refusal->reason);
+    drop_rival(to_fsm(*refusal));
+    return;
+  }
+  resolve_collision(std::get<fsm::Negotiated>(n).peer_id);
+}
+
+bool Session::resolve_collision(uint32_t remote_id) {
+  ++status_.collisions;
+  fsm::State s = fsm_.state();
+  bool ours_survives = s == fsm::State::kEstablished || !conn_ || conn_->incoming ||
+                       fsm::keep_locally_initiated(config_.offer.bgp_id, remote_id);
+  spdlog::info("peer {}: connection collision resolved: keeping the connection {} opened", config_.name,
+               ours_survives ? "we" : "the peer");
+  if (ours_survives) {
+    drop_rival(fsm::Notification{fsm::code::kCease, fsm::cease::kConnectionCollisionResolution, {}});
+  } else {
+    // Cease/Connection Collision Resolution on ours; feed() then adopts the rival.
+    feed(fsm::Event::kOpenCollisionDump);
+  }
+  return ours_survives;
+}
+
+void Session::drop_rival(const std::optional<fsm::Notification>& why) {
+  rival_timer_.cancel();
+  auto c = std::move(rival_);
+  if (!c) return;
+  if (why) send_now(*c, wire::encode_message(wire::Notification{why->code, why->subcode, why->data}, {}));
+  close_connection(io_, std::move(c));
+}
+
+void Session::send(std::vector<uint8_t> bytes) {
+  if (!conn_) return;
+  ++status_.messages_out;
+  conn_->out_bytes += bytes.size();
+  status_.write_queue_bytes = conn_->out_bytes;
+  conn_->out.push_back(std::move(bytes));
+  if (conn_->out_bytes > config_.max_write_queue) {
+    // The peer has stopped reading. Dropping it here keeps one stuck peer from holding
+    // ever more of the node's memory; its hold timer would not notice while it sends.
+    status_.last_error = "the peer does not read: " + std::to_string(conn_->out_bytes) + " bytes queued";
+    feed(fsm::Event::kTcpConnectionFails);
+    return;
+  }
+  if (!conn_->writing) write_next(conn_);
+}
+
+void Session::write_next(const std::shared_ptr<Connection>& c) {
+  c->writing = true;
+  asio::async_write(c->socket, asio::buffer(c->out.front()),
+                    [this, w = std::weak_ptr(c)](const boost::system::error_code& ec, size_t n) {
+                      auto c = w.lock();
+                      if (!c || c != conn_) return;
+                      if (ec) {
+                        status_.last_error = "write: " + ec.message();
+                        feed(fsm::Event::kTcpConnectionFails);
+                        return;
+                      }
+                      c->out_bytes -= n;
+                      status_.write_queue_bytes = c->out_bytes;
+                      c->out.pop_front();
+                      if (c->out.empty()) {
+                        c->writing = false;
+                      } else {
+                        write_next(c);
+                      }
+                    });
+}
+
+void Session::send_now(Connection& c, const std::vector<uint8_t>& bytes) {
   // A NOTIFICATION goes out just before the connection closes, so it cannot wait in the
   // queue: it is written at once (it fits the socket buffer). A message still "in flight"
   // is already in the kernel: Asio writes speculatively when async_write is called, and
   // tern's messages before a NOTIFICATION (OPEN, KEEPALIVE) are far smaller than the
   // socket buffer, so the NOTIFICATION lands after it, not inside it.
-  if (!socket_) return;
+  if (!c.socket.is_open()) return;
   ++status_.messages_out;
   boost::system::error_code ec;
-  socket_->non_blocking(true, ec);
-  socket_->write_some(asio::buffer(bytes), ec);
+  c.socket.non_blocking(true, ec);
+  c.socket.write_some(asio::buffer(bytes), ec);
 }
 
 Speaker::Speaker(asio::io_context& io, std::vector<PeerConfig> peers, Session::Callbacks callbacks,
-                 std::vector<asio::ip::tcp::endpoint> listen)
-    : io_(io), listen_(std::move(listen)) {
-  for (auto& p : peers) sessions_.push_back(std::make_unique<Session>(io, std::move(p), callbacks));
+                 std::vector<asio::ip::tcp::endpoint> listen, std::vector<DynamicRange> ranges, size_t dynamic_limit)
+    : io_(io),
+      callbacks_(std::move(callbacks)),
+      listen_(std::move(listen)),
+      ranges_(std::move(ranges)),
+      dynamic_limit_(dynamic_limit) {
+  for (auto& p : peers) sessions_.push_back(std::make_unique<Session>(io, std::move(p), session_callbacks()));
+}
+
+Session::Callbacks Speaker::session_callbacks() {
+  return {[this](Session& s, fsm::State from, fsm::State to) { on_state(s, from, to); }, callbacks_.on_update};
 }
 
 Status Speaker::start() {
@@ -351,16 +514,19 @@ Status Speaker::start() {
     if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec && endpoint.protocol() == tcp::v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
     if (ec) return io_error("listening socket", ec.value());
+    auto add_key = [&](const Prefix& peers, const std::string& password, const std::string& who) -> Status {
+      if (password.empty() || peers.address().is_v4() != endpoint.address().is_v4()) return {};
+      if (auto st = set_tcp_md5(acceptor->native_handle(), peers, password); !st) return st.error().wrap(who);
+      return {};
+    };
     for (const auto& s : sessions_) {
       const auto& c = s->config();
-      bool same_family = c.address.is_v4() == endpoint.address().is_v4();
-      if (!c.password.empty() && same_family) {
-        if (auto st = set_tcp_md5(acceptor->native_handle(), Prefix(c.address, c.address.max_prefix_length()),
-                                  c.password);
-            !st) {
-          return st.error().wrap("peer " + c.name);
-        }
+      if (auto st = add_key(Prefix(c.address, c.address.max_prefix_length()), c.password, "peer " + c.name); !st) {
+        return st;
       }
+    }
+    for (const auto& r : ranges_) {
+      if (auto st = add_key(r.range, r.peer.password, "listen range " + r.range.to_string()); !st) return st;
     }
     acceptor->bind(endpoint, ec);
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
@@ -395,7 +561,7 @@ void Speaker::accept(tcp::acceptor& acceptor) {
         for (auto& s : sessions_) {
           if (s->config().address == from) match = s.get();
         }
-        if (!match) spdlog::info("connection from unknown peer {} closed", from.to_string());
+        if (!match) match = dynamic_session(from);
       }
       if (match) {
         match->accept(std::move(socket));
@@ -405,6 +571,49 @@ void Speaker::accept(tcp::acceptor& acceptor) {
       }
     }
     accept(acceptor);
+  });
+}
+
+Session* Speaker::dynamic_session(const IpAddress& from) {
+  const DynamicRange* range = nullptr;
+  for (const auto& r : ranges_) {
+    if (r.range.contains(from) && (!range || r.range.length() > range->range.length())) range = &r;
+  }
+  if (!range) {
+    spdlog::info("connection from {} closed: not a configured peer nor in a listen range", from.to_string());
+    return nullptr;
+  }
+  size_t dynamic = 0;
+  for (const auto& s : sessions_) dynamic += s->config().dynamic;
+  if (dynamic >= dynamic_limit_) {
+    spdlog::warn("connection from {} closed: the limit of {} dynamic neighbours is reached", from.to_string(),
+                 dynamic_limit_);
+    return nullptr;
+  }
+  PeerConfig p = range->peer;
+  p.address = from;
+  p.name = from.to_string();
+  p.dynamic = true;
+  p.timers.passive = true;        // it came to us; it will come back by itself
+  p.timers.auto_restart = false;  // when it ends, the session goes (on_state)
+  p.timers.seed = from.is_v4() ? from.v4_host_order() : from.bytes()[15];
+  spdlog::info("dynamic neighbour {} accepted (listen range {}, template {})", from.to_string(),
+               range->range.to_string(), range->template_name);
+  auto& s = sessions_.emplace_back(std::make_unique<Session>(io_, std::move(p), session_callbacks()));
+  s->start();
+  return s.get();
+}
+
+void Speaker::on_state(Session& s, fsm::State from, fsm::State to) {
+  if (callbacks_.on_state) callbacks_.on_state(s, from, to);
+  if (!s.config().dynamic || to != fsm::State::kIdle) return;
+  // Removed later, not from inside its own call stack.
+  asio::post(io_, [this, session = &s] {
+    auto it = std::find_if(sessions_.begin(), sessions_.end(), [&](const auto& p) { return p.get() == session; });
+    if (it != sessions_.end() && (*it)->status().state == fsm::State::kIdle) {
+      spdlog::info("dynamic neighbour {} removed", (*it)->config().name);
+      sessions_.erase(it);
+    }
   });
 }
 

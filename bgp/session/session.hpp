@@ -38,25 +38,36 @@ struct PeerConfig {
   bool gtsm = false;     // RFC 5082: with ttl as the hop count
   fsm::Config timers;
   fsm::LocalOffer offer;
+  bool dynamic = false;  // accepted from a listen range; removed when its session ends
+  // Bytes queued for the peer beyond which it counts as not reading: Cease/Out of
+  // Resources and the connection is dropped, so one stuck peer cannot eat the node.
+  size_t max_write_queue = 64 << 20;
 };
 
 // What an operator sees of a session (`ternctl peers`).
 struct SessionStatus {
   fsm::State state = fsm::State::kIdle;
   std::optional<fsm::Negotiated> negotiated;
-  std::chrono::steady_clock::time_point established_at{};
+  std::chrono::steady_clock::time_point since{};  // entered `state` (Established: the uptime)
   uint64_t messages_in = 0, messages_out = 0;
   uint64_t updates_in = 0, prefixes_in = 0;
+  uint64_t updates_out = 0, prefixes_out = 0;
   uint32_t established_count = 0;
-  std::string last_error;  // the last NOTIFICATION sent or received, or the socket error
+  uint32_t collisions = 0;  // connection collisions resolved (RFC 4271 §6.8)
+  std::string last_error;   // the last NOTIFICATION sent or received, or the socket error
+  std::optional<boost::asio::ip::tcp::endpoint> local, remote;  // of the current connection
+  size_t write_queue_bytes = 0;
 };
+
+// One TCP connection of a session: the socket and what is read and queued on it.
+struct Connection;
 
 class Session {
  public:
   struct Callbacks {
-    std::function<void(const std::string& peer, fsm::State from, fsm::State to)> on_state;
+    std::function<void(Session& session, fsm::State from, fsm::State to)> on_state;
     // Called for each UPDATE that decoded (with its RFC 7606 verdict).
-    std::function<void(const std::string& peer, const wire::Decoded& update)> on_update;
+    std::function<void(Session& session, const wire::Decoded& update)> on_update;
   };
 
   Session(asio::io_context& io, PeerConfig config, Callbacks callbacks);
@@ -79,48 +90,73 @@ class Session {
 
   void connect();
   void disconnect();
-  void read();
-  void on_bytes(size_t n);
+  void adopt(std::shared_ptr<Connection> c);  // makes `c` the session's connection
+  void read(const std::shared_ptr<Connection>& c);
+  void process(const std::shared_ptr<Connection>& c);  // frames and handles what was read
   void on_message(std::span<const uint8_t> message);
   void send(std::vector<uint8_t> bytes);
-  void write_next();
-  void send_now(const std::vector<uint8_t>& bytes);  // a NOTIFICATION just before closing
+  void write_next(const std::shared_ptr<Connection>& c);
+  void send_now(Connection& c, const std::vector<uint8_t>& bytes);  // a NOTIFICATION just before closing
   asio::steady_timer& timer(fsm::Timer t) { return timers_[static_cast<size_t>(t)]; }
   void set_state_from_fsm();
   Status prepare_socket(asio::ip::tcp::socket& s);
+  Status prepare_accepted(asio::ip::tcp::socket& s);
+
+  // Connection collisions (RFC 4271 §6.8): a connection the peer opens while ours is in
+  // OpenSent or OpenConfirm is kept aside until its OPEN names the peer's identifier;
+  // then the one opened by the higher identifier survives.
+  void hold_rival(asio::ip::tcp::socket socket);
+  void read_rival(const std::shared_ptr<Connection>& c);
+  bool resolve_collision(uint32_t remote_id);  // true: our connection survives
+  void drop_rival(const std::optional<fsm::Notification>& why);
 
   asio::io_context& io_;
   PeerConfig config_;
   Callbacks callbacks_;
   fsm::Fsm fsm_;
   SessionStatus status_;
-  std::optional<asio::ip::tcp::socket> socket_;
-  uint64_t generation_ = 0;  // bumped per connection, so stale callbacks are ignored
-  std::vector<uint8_t> in_;  // bytes read and not yet framed
-  std::array<uint8_t, 65536> read_buffer_;
-  std::deque<std::vector<uint8_t>> out_;
-  bool writing_ = false;
+  std::shared_ptr<Connection> conn_;   // the session's connection, if any
+  std::shared_ptr<Connection> rival_;  // a colliding incoming connection awaiting its OPEN
+  asio::steady_timer rival_timer_;
   std::array<asio::steady_timer, 5> timers_;
-  wire::Context decode_ctx_;
+  // Timer handlers check it: a cancelled timer whose handler was already queued still
+  // runs it, possibly after a dynamic neighbour's session is gone.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+// Dynamic neighbours: any address in the range may open a session with the settings of
+// the template (how a route reflector accepts nodes that come and go).
+struct DynamicRange {
+  Prefix range;
+  std::string template_name;
+  PeerConfig peer;  // the template; address, name and seed are filled in per neighbour
 };
 
 // Accepts connections on the BGP port and hands each to the session of its peer
-// address; unknown addresses are closed at once. MD5 keys of password peers are set on
-// the listening socket so their SYNs are accepted.
+// address. An address in a dynamic-neighbour range gets a new session from the range's
+// template; any other is closed at once. MD5 keys of password peers and ranges are set
+// on the listening sockets so their SYNs are accepted.
 class Speaker {
  public:
   Speaker(asio::io_context& io, std::vector<PeerConfig> peers, Session::Callbacks callbacks,
-          std::vector<asio::ip::tcp::endpoint> listen);
+          std::vector<asio::ip::tcp::endpoint> listen, std::vector<DynamicRange> ranges = {},
+          size_t dynamic_limit = 1000);
   Status start();  // binds and listens, starts every session
   void stop(const std::string& message);
   const std::vector<std::unique_ptr<Session>>& sessions() const { return sessions_; }
 
  private:
   void accept(asio::ip::tcp::acceptor& acceptor);
+  Session* dynamic_session(const IpAddress& from);
+  void on_state(Session& s, fsm::State from, fsm::State to);
+  Session::Callbacks session_callbacks();
 
   asio::io_context& io_;
+  Session::Callbacks callbacks_;
   std::vector<std::unique_ptr<Session>> sessions_;
   std::vector<asio::ip::tcp::endpoint> listen_;
+  std::vector<DynamicRange> ranges_;
+  size_t dynamic_limit_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
 };
 

@@ -1,4 +1,5 @@
 // ternctl: the operator's CLI. Subcommands:
+//   peers [PEER]  the node's BGP sessions (from ternd's admin socket), readable or --json
 //   decode FILE   MRT dumps and raw BGP message streams, readable or --json
 #include <CLI/CLI.hpp>
 
@@ -9,6 +10,8 @@
 #include <iterator>
 
 #include "controller/ternctl/decode.hpp"
+#include "controller/ternctl/peers.hpp"
+#include "proto/admin_client.hpp"
 
 namespace {
 
@@ -33,6 +36,52 @@ int run_decode(const std::string& file, const tern::ctl::DecodeOptions& options)
   return 0;
 }
 
+// Sends one request to ternd; on failure prints why and returns nullopt.
+std::optional<tern::admin::Response> ask_ternd(const std::string& socket, const tern::admin::Request& request) {
+  auto client = tern::admin::Client::connect(socket, std::chrono::seconds(5));
+  if (!client) {
+    std::cerr << "ternctl: " << client.error().message << '\n';
+    return std::nullopt;
+  }
+  auto response = client->call(request);
+  if (!response) {
+    std::cerr << "ternctl: " << response.error().message << '\n';
+    return std::nullopt;
+  }
+  if (response->has_error()) {
+    std::cerr << "ternctl: ternd: " << response->error().message() << '\n';
+    return std::nullopt;
+  }
+  return std::move(*response);
+}
+
+int run_peers(const std::string& socket, const std::string& peer, bool json) {
+  tern::admin::Request request;
+  request.mutable_peers();
+  auto response = ask_ternd(socket, request);
+  if (!response) return 1;
+  auto reply = response->peers();
+  if (!peer.empty()) {
+    auto it = std::find_if(reply.peers().begin(), reply.peers().end(),
+                           [&](const tern::admin::Peer& p) { return p.name() == peer || p.address() == peer; });
+    if (it == reply.peers().end()) {
+      std::cerr << "ternctl: no peer named " << peer << '\n';
+      return 1;
+    }
+    tern::admin::Peer one = *it;
+    reply.clear_peers();
+    *reply.add_peers() = std::move(one);
+  }
+  if (json) {
+    std::cout << tern::ctl::peers_json(reply) << '\n';
+  } else if (!peer.empty()) {
+    tern::ctl::print_peer_detail(reply.peers(0), std::cout);
+  } else {
+    tern::ctl::print_peers_table(reply, std::cout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,11 +98,20 @@ int main(int argc, char** argv) {
   decode->add_flag("--addpath", decode_options.raw_context.add_path_ipv4,
                    "raw streams: the session negotiated ADD-PATH (IPv4 and IPv6)");
 
+  std::string socket = tern::admin::kDefaultSocketPath;
+  std::string peer;
+  bool peers_json = false;
+  auto* peers = app.add_subcommand("peers", "The node's BGP sessions: state, uptime, capabilities, counters, last error");
+  peers->add_option("peer", peer, "one peer, by name or address: everything about it");
+  peers->add_flag("--json", peers_json, "the admin API's reply as JSON");
+  peers->add_option("--socket", socket, "ternd's admin socket")->capture_default_str();
+
   if (argc < 2) {  // no subcommand: show what there is
     std::cerr << app.help();
     return 2;
   }
   CLI11_PARSE(app, argc, argv);
+  if (peers->parsed()) return run_peers(socket, peer, peers_json);
   if (decode->parsed()) {
     // A raw stream has no OPEN context of its own: by default decode it as a modern
     // session does (4-octet AS, extended messages and next hops allowed).

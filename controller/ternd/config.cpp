@@ -92,20 +92,40 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-// Reads one peer; the defaults follow what operators expect of FRR and BIRD.
-Result<bgp::session::PeerConfig> read_peer(const Reader& r, const YAML::Node& n, const std::string& path,
-                                           const Config& node, uint16_t hold_time, uint32_t connect_retry) {
-  if (auto st = r.keys(n, path, {"name", "address", "remote_as", "port", "passive", "hold_time", "connect_retry",
-                                 "password", "password_file", "source", "multihop", "gtsm", "families"});
-      !st) {
-    return st.error();
+// The settings a peer and a peer template share.
+const std::set<std::string> kPeerSettings{"remote_as", "port",   "passive",  "hold_time", "connect_retry",
+                                          "password",  "password_file", "source", "multihop", "gtsm", "families"};
+
+// A peer's keys, falling back to its template's: a value is read, and its errors are
+// reported, where it is written.
+class PeerNode {
+ public:
+  PeerNode(const YAML::Node& peer, const YAML::Node& tmpl, std::string path, std::string tmpl_path)
+      : peer_(peer), tmpl_(tmpl), path_(std::move(path)), tmpl_path_(std::move(tmpl_path)) {}
+  YAML::Node operator[](const char* key) const {
+    if (peer_[key]) return peer_[key];
+    if (tmpl_ && tmpl_[key]) return tmpl_[key];
+    return YAML::Node(YAML::NodeType::Undefined);
   }
+  std::string path(const char* key) const {
+    return (peer_[key] || !tmpl_ || !tmpl_[key] ? path_ : tmpl_path_) + "." + key;
+  }
+  const YAML::Node& node() const { return peer_; }
+  const std::string& base() const { return path_; }
+
+ private:
+  YAML::Node peer_, tmpl_;
+  std::string path_, tmpl_path_;
+};
+
+// Reads one peer (or a dynamic neighbour's template, given the range's address); the
+// defaults follow what operators expect of FRR and BIRD.
+Result<bgp::session::PeerConfig> read_peer(const Reader& r, const PeerNode& n, const IpAddress& address,
+                                           const Config& node, uint16_t hold_time, uint32_t connect_retry) {
+  const std::string& path = n.base();
   bgp::session::PeerConfig p;
-  if (!n["address"]) return r.error(n, path + ".address", "required");
-  if (!n["remote_as"]) return r.error(n, path + ".remote_as", "required (an AS number, internal or external)");
-  auto address = r.address(n["address"], path + ".address");
-  if (!address) return address.error();
-  p.address = *address;
+  if (!n["remote_as"]) return r.error(n.node(), path + ".remote_as", "required (an AS number, internal or external)");
+  p.address = address;
   p.name = p.address.to_string();
   if (n["name"]) {
     auto name = r.string(n["name"], path + ".name");
@@ -117,21 +137,21 @@ Result<bgp::session::PeerConfig> read_peer(const Reader& r, const YAML::Node& n,
     p.expect.internal = ras.Scalar() == "internal";
     if (p.expect.internal) p.expect.remote_as = node.asn;
   } else {
-    auto as = r.asn(ras, path + ".remote_as");
+    auto as = r.asn(ras, n.path("remote_as"));
     if (!as) return as.error();
     p.expect.remote_as = *as;
     p.expect.internal = *as == node.asn;
   }
   auto optional_number = [&](const char* key, uint64_t min, uint64_t max, uint64_t fallback) -> Result<uint64_t> {
     if (!n[key]) return fallback;
-    return r.number(n[key], path + "." + key, min, max);
+    return r.number(n[key], n.path(key), min, max);
   };
   auto port = optional_number("port", 1, 65535, 179);
   if (!port) return port.error();
   p.port = static_cast<uint16_t>(*port);
   auto hold = optional_number("hold_time", 0, 65535, hold_time);
   if (!hold) return hold.error();
-  if (*hold == 1 || *hold == 2) return r.error(n["hold_time"], path + ".hold_time", "must be 0 or at least 3 (RFC 4271)");
+  if (*hold == 1 || *hold == 2) return r.error(n["hold_time"], n.path("hold_time"), "must be 0 or at least 3 (RFC 4271)");
   auto retry = optional_number("connect_retry", 1, 3600, connect_retry);
   if (!retry) return retry.error();
   // iBGP sessions run between loopbacks as often as not: TTL 255 unless told otherwise.
@@ -139,52 +159,55 @@ Result<bgp::session::PeerConfig> read_peer(const Reader& r, const YAML::Node& n,
   if (!multihop) return multihop.error();
   p.ttl = static_cast<int>(*multihop);
   if (n["gtsm"]) {
-    auto gtsm = r.boolean(n["gtsm"], path + ".gtsm");
+    auto gtsm = r.boolean(n["gtsm"], n.path("gtsm"));
     if (!gtsm) return gtsm.error();
     p.gtsm = *gtsm;
     if (p.gtsm && p.ttl > 254) p.ttl = 1;  // GTSM counts hops; a directly connected peer is one
   }
   if (n["passive"]) {
-    auto passive = r.boolean(n["passive"], path + ".passive");
+    auto passive = r.boolean(n["passive"], n.path("passive"));
     if (!passive) return passive.error();
     p.timers.passive = *passive;
   }
   if (n["password"] && n["password_file"]) {
-    return r.error(n["password_file"], path + ".password_file", "give password or password_file, not both");
+    return r.error(n["password_file"], n.path("password_file"), "give password or password_file, not both");
   }
   if (n["password"]) {
-    auto pw = r.string(n["password"], path + ".password");
+    auto pw = r.string(n["password"], n.path("password"));
     if (!pw) return pw.error();
     p.password = *pw;
   }
   if (n["password_file"]) {
-    auto file = r.string(n["password_file"], path + ".password_file");
+    auto file = r.string(n["password_file"], n.path("password_file"));
     if (!file) return file.error();
     std::ifstream in(*file);
-    if (!in) return r.error(n["password_file"], path + ".password_file", "cannot read " + *file);
+    if (!in) return r.error(n["password_file"], n.path("password_file"), "cannot read " + *file);
     std::getline(in, p.password);
   }
-  if (p.password.size() > 80) return r.error(n, path + ".password", "longer than 80 bytes (TCP_MD5SIG_MAXKEYLEN)");
+  if (p.password.size() > 80) {
+    const char* key = n["password"] ? "password" : "password_file";
+    return r.error(n[key], n.path(key), "longer than 80 bytes (TCP_MD5SIG_MAXKEYLEN)");
+  }
   if (n["source"]) {
-    auto source = r.address(n["source"], path + ".source");
+    auto source = r.address(n["source"], n.path("source"));
     if (!source) return source.error();
-    if (source->family() != p.address.family()) return r.error(n["source"], path + ".source", "not the peer's address family");
+    if (source->family() != p.address.family()) return r.error(n["source"], n.path("source"), "not the peer's address family");
     p.source = *source;
   }
   p.offer.families = {p.address.is_v4() ? wire::kIpv4Unicast : wire::kIpv6Unicast};
   if (n["families"]) {
     const auto& f = n["families"];
-    if (!f.IsSequence()) return r.error(f, path + ".families", "must be a list");
+    if (!f.IsSequence()) return r.error(f, n.path("families"), "must be a list");
     p.offer.families.clear();
     for (const auto& item : f) {
-      auto name = r.string(item, path + ".families");
+      auto name = r.string(item, n.path("families"));
       if (!name) return name.error();
       if (*name == "ipv4-unicast") {
         p.offer.families.push_back(wire::kIpv4Unicast);
       } else if (*name == "ipv6-unicast") {
         p.offer.families.push_back(wire::kIpv6Unicast);
       } else {
-        return r.error(item, path + ".families", "unknown family '" + *name + "' (ipv4-unicast, ipv6-unicast)");
+        return r.error(item, n.path("families"), "unknown family '" + *name + "' (ipv4-unicast, ipv6-unicast)");
       }
     }
   }
@@ -228,7 +251,10 @@ Result<Config> load_config(const std::string& path) {
     return make_error(Errc::kInvalidArgument, path + ":" + std::to_string(e.mark.line + 1) + ":" +
                                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
-  if (auto st = r.keys(root, "", {"node", "bgp", "peers", "log_level"}); !st) return st.error();
+  if (auto st = r.keys(root, "", {"node", "bgp", "peers", "peer_templates", "dynamic_neighbors", "admin", "log_level"});
+      !st) {
+    return st.error();
+  }
   Config c;
   const auto& node = root["node"];
   if (!node) return r.error(root, "node", "required");
@@ -250,8 +276,15 @@ Result<Config> load_config(const std::string& path) {
   uint16_t hold_time = 90;
   uint32_t connect_retry = 5;
   if (const auto& bgp = root["bgp"]) {
-    if (auto st = r.keys(bgp, "bgp", {"listen_port", "listen_addresses", "hold_time", "connect_retry"}); !st) {
+    if (auto st = r.keys(bgp, "bgp", {"listen_port", "listen_addresses", "hold_time", "connect_retry",
+                                      "dynamic_neighbor_limit"});
+        !st) {
       return st.error();
+    }
+    if (bgp["dynamic_neighbor_limit"]) {
+      auto limit = r.number(bgp["dynamic_neighbor_limit"], "bgp.dynamic_neighbor_limit", 0, 100000);
+      if (!limit) return limit.error();
+      c.dynamic_neighbor_limit = *limit;
     }
     if (bgp["listen_port"]) {
       auto port = r.number(bgp["listen_port"], "bgp.listen_port", 1, 65535);
@@ -278,10 +311,38 @@ Result<Config> load_config(const std::string& path) {
       connect_retry = static_cast<uint32_t>(*retry);
     }
   }
+  const YAML::Node templates = root["peer_templates"];
+  if (templates) {
+    if (!templates.IsMap()) return r.error(templates, "peer_templates", "must be a mapping of names to peer settings");
+    for (const auto& kv : templates) {
+      auto name = kv.first.as<std::string>();
+      if (auto st = r.keys(kv.second, "peer_templates." + name, kPeerSettings); !st) return st.error();
+    }
+  }
+  // The template a peer or a range names: its node, and its path for error messages.
+  auto find_template = [&](const YAML::Node& at, const std::string& path) -> Result<std::pair<YAML::Node, std::string>> {
+    if (!at["template"]) return std::pair<YAML::Node, std::string>{};
+    auto name = r.string(at["template"], path + ".template");
+    if (!name) return name.error();
+    if (!templates || !templates[*name]) {
+      return r.error(at["template"], path + ".template", "no peer template named '" + *name + "' in peer_templates");
+    }
+    return std::pair<YAML::Node, std::string>{templates[*name], "peer_templates." + *name};
+  };
   if (const auto& peers = root["peers"]) {
     if (!peers.IsSequence()) return r.error(peers, "peers", "must be a list");
+    std::set<std::string> peer_keys = kPeerSettings;
+    peer_keys.insert({"address", "name", "template"});
     for (size_t i = 0; i < peers.size(); ++i) {
-      auto p = read_peer(r, peers[i], "peers[" + std::to_string(i) + "]", c, hold_time, connect_retry);
+      std::string path = "peers[" + std::to_string(i) + "]";
+      if (auto st = r.keys(peers[i], path, peer_keys); !st) return st.error();
+      auto tmpl = find_template(peers[i], path);
+      if (!tmpl) return tmpl.error();
+      if (!peers[i]["address"]) return r.error(peers[i], path + ".address", "required");
+      auto address = r.address(peers[i]["address"], path + ".address");
+      if (!address) return address.error();
+      auto p = read_peer(r, PeerNode(peers[i], tmpl->first, path, tmpl->second), *address, c, hold_time,
+                         connect_retry);
       if (!p) return p.error();
       for (const auto& other : c.peers) {
         if (other.address == p->address) {
@@ -290,6 +351,37 @@ Result<Config> load_config(const std::string& path) {
         }
       }
       c.peers.push_back(std::move(*p));
+    }
+  }
+  if (const auto& ranges = root["dynamic_neighbors"]) {
+    if (!ranges.IsSequence()) return r.error(ranges, "dynamic_neighbors", "must be a list");
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      std::string path = "dynamic_neighbors[" + std::to_string(i) + "]";
+      const auto& n = ranges[i];
+      if (auto st = r.keys(n, path, {"range", "template"}); !st) return st.error();
+      if (!n["range"]) return r.error(n, path + ".range", "required (a prefix such as 198.18.0.0/24)");
+      if (!n["template"]) return r.error(n, path + ".template", "required (a name in peer_templates)");
+      auto text = r.string(n["range"], path + ".range");
+      if (!text) return text.error();
+      auto range = Prefix::parse(*text);
+      if (!range) return r.error(n["range"], path + ".range", range.error().message);
+      auto tmpl = find_template(n, path);
+      if (!tmpl) return tmpl.error();
+      auto p = read_peer(r, PeerNode(YAML::Node(YAML::NodeType::Map), tmpl->first, path, tmpl->second),
+                         range->address(), c, hold_time, connect_retry);
+      if (!p) return p.error();
+      c.dynamic_neighbors.push_back({*range, n["template"].Scalar(), std::move(*p)});
+    }
+  }
+  if (const auto& admin = root["admin"]) {
+    if (auto st = r.keys(admin, "admin", {"socket"}); !st) return st.error();
+    if (admin["socket"]) {
+      auto path = r.string(admin["socket"], "admin.socket");
+      if (!path) return path.error();
+      if (path->empty() || path->front() != '/' || path->size() >= 108) {
+        return r.error(admin["socket"], "admin.socket", "must be an absolute path under 108 characters");
+      }
+      c.admin_socket = *path;
     }
   }
   if (root["log_level"]) {

@@ -1,5 +1,5 @@
-// ternd: the node controller. Today it holds the node's BGP sessions; later issues add
-// the RIB, the kernel routes, IPAM and the admin API.
+// ternd: the node controller. Today it holds the node's BGP sessions and answers on its
+// admin socket; later issues add the RIB, the kernel routes and IPAM.
 //
 //   ternd --config FILE          run
 //   ternd --check-config FILE    validate and exit (0 valid, 1 with the error on stderr)
@@ -9,6 +9,8 @@
 #include <iostream>
 
 #include "common/log.hpp"
+#include "controller/admin/admin_server.hpp"
+#include "controller/ternd/admin_api.hpp"
 #include "controller/ternd/config.hpp"
 
 int main(int argc, char** argv) {
@@ -46,7 +48,23 @@ int main(int argc, char** argv) {
   for (const auto& a : config->listen_addresses) {
     listen.emplace_back(asio::ip::make_address(a.to_string()), config->listen_port);
   }
-  tern::bgp::session::Speaker speaker(io, config->peers, {}, listen);
+  tern::bgp::session::Speaker speaker(io, config->peers, {}, listen, config->dynamic_neighbors,
+                                      config->dynamic_neighbor_limit);
+  tern::admin::AdminServer admin(io, config->admin_socket, [&](const tern::admin::Request& request) {
+    tern::admin::Response response;
+    switch (request.what_case()) {
+      case tern::admin::Request::kPeers:
+        *response.mutable_peers() = tern::ternd::peers_reply(*config, speaker, std::chrono::steady_clock::now());
+        break;
+      default:
+        response.mutable_error()->set_message("this ternd does not know the request (a newer ternctl?)");
+    }
+    return response;
+  });
+  if (auto st = admin.start(); !st) {
+    spdlog::critical("{}", st.error().message);
+    return 1;
+  }
   if (auto st = speaker.start(); !st) {
     spdlog::critical("{}", st.error().message);
     return 1;
@@ -58,7 +76,10 @@ int main(int argc, char** argv) {
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     spdlog::info("signal {}: shutting down", sig);
     speaker.stop("ternd shutting down");
-    io.stop();
+    admin.stop();
+    // Give the NOTIFICATIONs a moment to leave (the sockets linger until the peers close).
+    auto deadline = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
+    deadline->async_wait([&io, deadline](const boost::system::error_code&) { io.stop(); });
   });
   io.run();
   return 0;

@@ -56,6 +56,33 @@ TEST(Config, ValidFileWithEveryPeerOption) {
   std::filesystem::remove(path);
 }
 
+TEST(Config, TemplatesDynamicNeighboursAndAdminSocket) {
+  auto path = write(kNode +
+                    "bgp: {dynamic_neighbor_limit: 50}\n"
+                    "peer_templates:\n"
+                    "  nodes: {remote_as: internal, password: k3y, hold_time: 9}\n"
+                    "peers:\n"
+                    "  - {address: 198.18.0.2, template: nodes, hold_time: 30}\n"
+                    "dynamic_neighbors:\n"
+                    "  - {range: 198.18.4.0/22, template: nodes}\n"
+                    "admin: {socket: /run/tern-test/ternd.sock}\n");
+  auto c = load_config(path);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->peers.size(), 1u);
+  EXPECT_EQ(c->peers[0].password, "k3y") << "from the template";
+  EXPECT_TRUE(c->peers[0].expect.internal) << "from the template";
+  EXPECT_EQ(c->peers[0].offer.hold_time, 30) << "the peer's own value wins";
+  ASSERT_EQ(c->dynamic_neighbors.size(), 1u);
+  const auto& d = c->dynamic_neighbors[0];
+  EXPECT_EQ(d.range.to_string(), "198.18.4.0/22");
+  EXPECT_EQ(d.template_name, "nodes");
+  EXPECT_EQ(d.peer.offer.hold_time, 9);
+  EXPECT_EQ(d.peer.password, "k3y");
+  EXPECT_EQ(c->dynamic_neighbor_limit, 50u);
+  EXPECT_EQ(c->admin_socket, "/run/tern-test/ternd.sock");
+  std::filesystem::remove(path);
+}
+
 TEST(Config, AsPlainAndAsDot) {
   EXPECT_EQ(*parse_asn("4200000000"), 4200000000u);
   EXPECT_EQ(*parse_asn("1.10"), 65546u);
@@ -103,6 +130,17 @@ INSTANTIATE_TEST_SUITE_P(
         Mistake{"NotABoolean", kNode + "peers:\n  - {address: 198.18.0.2, remote_as: 1, passive: yes}\n",
                 "6:50: peers[0].passive: must be true or false"},
         Mistake{"MissingNode", "peers: []\n", "1:1: node: required"},
+        Mistake{"UnknownTemplate", kNode + "peers:\n  - {address: 198.18.0.2, template: nodez}\n",
+                "6:37: peers[0].template: no peer template named 'nodez'"},
+        Mistake{"BadValueInTemplate",
+                kNode + "peer_templates:\n  t: {remote_as: 1, hold_time: 2}\npeers:\n  - {address: 198.18.0.2, template: t}\n",
+                "6:32: peer_templates.t.hold_time: must be 0 or at least 3"},
+        Mistake{"AddressInTemplate", kNode + "peer_templates:\n  t: {remote_as: 1, address: 198.18.0.2}\n",
+                "6:21: peer_templates.t.address: unknown key"},
+        Mistake{"BadRange", kNode + "peer_templates:\n  t: {remote_as: 1}\ndynamic_neighbors:\n  - {range: 198.18.0.0/33, template: t}\n",
+                "8:13: dynamic_neighbors[0].range: bad prefix length"},
+        Mistake{"RelativeAdminSocket", kNode + "admin: {socket: ternd.sock}\n",
+                "5:17: admin.socket: must be an absolute path"},
         Mistake{"YamlSyntax", kNode + "peers: [\n", "6:1: end of sequence flow not found"}),
     [](const auto& info) { return std::string(info.param.name); });
 

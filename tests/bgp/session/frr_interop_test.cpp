@@ -1,7 +1,8 @@
 // ternd against FRR's bgpd (Debian), each in its own namespace on a veth link:
 // iBGP and eBGP, IPv4 and IPv6 transport, MD5, passive on either side, a wrong AS, a
-// wrong password, FRR restarted, and keepalives holding a 3 s hold time for a minute.
-// Checked through FRR's own JSON view and ternd's log.
+// wrong password, FRR restarted, keepalives holding a 3 s hold time for a minute, and
+// FRR as a dynamic neighbour from a listen range. Checked through FRR's own JSON view,
+// `ternctl peers --json` and ternd's log.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -54,7 +55,7 @@ class FrrInterop : public ::testing::Test {
   }
 
   void start_ternd(const std::string& yaml) {
-    std::ofstream(dir_ / "ternd.yaml") << yaml;
+    std::ofstream(dir_ / "ternd.yaml") << yaml << "admin: {socket: " << (dir_ / "ternd.sock").string() << "}\n";
     ternd_ = std::make_unique<Daemon>(
         std::vector<std::string>{"ip", "netns", "exec", node_->name(), TERND, "--config", dir_ / "ternd.yaml"},
         dir_ / "ternd.log");
@@ -70,6 +71,20 @@ class FrrInterop : public ::testing::Test {
   nlohmann::json neighbor(const std::string& addr) {
     auto j = frr_->show_json("show bgp neighbors " + addr + " json");
     return j.contains(addr) ? j[addr] : nlohmann::json{};
+  }
+
+  // ternd's view, as an operator gets it.
+  nlohmann::json ternctl_peers() {
+    auto r = testing::run({TERNCTL, "peers", "--json", "--socket", dir_ / "ternd.sock"}, 10s);
+    if (r.exit_code != 0) return nlohmann::json{{"error", r.err}};
+    return nlohmann::json::parse(r.out);
+  }
+
+  nlohmann::json ternctl_peer(const std::string& address) {
+    for (const auto& p : ternctl_peers().value("peers", nlohmann::json::array())) {
+      if (p["address"] == address) return p;
+    }
+    return {};
   }
 
   bool established(const std::string& addr) { return neighbor(addr).value("bgpState", "") == "Established"; }
@@ -102,6 +117,30 @@ TEST_F(FrrInterop, EbgpOverIpv4WithCapabilities) {
   EXPECT_EQ(caps["hostName"]["rcvHostName"], "node-1") << caps.dump(2);
   EXPECT_NE(caps.dump().find("routeRefresh"), std::string::npos) << caps.dump(2);
   EXPECT_NE(ternd_log().find("OpenConfirm -> Established"), std::string::npos);
+
+  // The same session through ternctl.
+  ASSERT_TRUE(wait_until([&] { return ternctl_peer("198.18.0.2").value("state", "") == "Established"; }, 10s, 250ms))
+      << ternctl_peers().dump(2);
+  auto p = ternctl_peer("198.18.0.2");
+  EXPECT_EQ(p["name"], "tor");
+  EXPECT_EQ(p["remote_as"], 65002);
+  EXPECT_EQ(p["established_count"], 1);
+  EXPECT_EQ(p["last_error"], "");
+  EXPECT_EQ(p["local_address"], "198.18.0.1");
+  const auto& neg = p["negotiated"];
+  EXPECT_EQ(neg["hold_time"], 30);
+  EXPECT_EQ(neg["keepalive_time"], 10);
+  EXPECT_EQ(neg["peer_router_id"], "198.18.0.2");
+  EXPECT_EQ(neg["four_octet_as"], true);
+  EXPECT_EQ(neg["route_refresh"], true);
+  EXPECT_EQ(neg["families"], nlohmann::json::array({"ipv4-unicast"}));
+  EXPECT_GE(std::stoi(p["messages_in"].get<std::string>()), 2) << "OPEN and KEEPALIVE at least";
+
+  // And the readable table names the peer and its state.
+  auto table = testing::run({TERNCTL, "peers", "--socket", dir_ / "ternd.sock"}, 10s);
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("tor 198.18.0.2"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("Established"), std::string::npos) << table.out;
 }
 
 TEST_F(FrrInterop, IbgpOverIpv6) {
@@ -137,6 +176,7 @@ TEST_F(FrrInterop, WrongPasswordNeverComesUp) {
   EXPECT_FALSE(wait_until([&] { return established("198.18.0.1"); }, 8s, 500ms));
   EXPECT_EQ(neighbor("198.18.0.1")["connectionsEstablished"], 0);
   EXPECT_EQ(ternd_log().find("Established"), std::string::npos) << ternd_log();
+  EXPECT_NE(ternctl_peer("198.18.0.2").value("state", ""), "Established");
 }
 
 TEST_F(FrrInterop, WrongAsIsRefusedWithBadPeerAs) {
@@ -153,6 +193,43 @@ TEST_F(FrrInterop, WrongAsIsRefusedWithBadPeerAs) {
   EXPECT_TRUE(wait_until([&] { return frr_->log().find(reported) != std::string::npos; }, 20s, 250ms)) << frr_->log();
   EXPECT_NE(ternd_log().find("peer AS 65002, expected 65009"), std::string::npos) << ternd_log();
   EXPECT_EQ(neighbor("198.18.0.1")["connectionsEstablished"], 0);
+  // The operator sees why.
+  EXPECT_TRUE(wait_until([&] {
+    return ternctl_peer("198.18.0.2").value("last_error", "").find("Bad Peer AS") != std::string::npos;
+  }, 10s, 250ms)) << ternctl_peers().dump(2);
+}
+
+TEST_F(FrrInterop, DynamicNeighbourFromListenRange) {
+  // ternd as a route reflector would run: no configured peer, only a listen range with a
+  // template (and its MD5 key); FRR connects and the session comes up.
+  start_frr(
+      "router bgp 65002\n bgp router-id 198.18.0.2\n no bgp ebgp-requires-policy\n"
+      " neighbor 198.18.0.1 remote-as 65001\n neighbor 198.18.0.1 password range-key\n"
+      " neighbor 198.18.0.1 timers connect 1\n");
+  start_ternd("node: {name: rr-1, router_id: 198.18.0.1, as: 65001}\n"
+              "peer_templates:\n  nodes: {remote_as: external, password: range-key, hold_time: 9}\n"
+              "dynamic_neighbors:\n  - {range: 198.18.0.0/30, template: nodes}\n");
+  expect_established("198.18.0.1");
+  ASSERT_TRUE(wait_until([&] { return ternctl_peer("198.18.0.2").value("state", "") == "Established"; }, 10s, 250ms))
+      << ternctl_peers().dump(2);
+  auto p = ternctl_peer("198.18.0.2");
+  EXPECT_EQ(p["dynamic"], true);
+  EXPECT_EQ(p["negotiated"]["peer_as"], 65002);
+  EXPECT_EQ(p["negotiated"]["hold_time"], 9);
+  EXPECT_NE(ternd_log().find("dynamic neighbour 198.18.0.2 accepted (listen range 198.18.0.0/30, template nodes)"),
+            std::string::npos) << ternd_log();
+
+  // FRR shuts the session down: the dynamic neighbour goes away with it.
+  auto r = frr_->vtysh({"configure terminal", "router bgp 65002", "neighbor 198.18.0.1 shutdown"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(wait_until([&] { return ternctl_peers().value("peers", nlohmann::json::array()).empty(); }, 10s, 250ms))
+      << ternctl_peers().dump(2);
+  EXPECT_NE(ternd_log().find("dynamic neighbour 198.18.0.2 removed"), std::string::npos) << ternd_log();
+
+  // And comes back when FRR does.
+  r = frr_->vtysh({"configure terminal", "router bgp 65002", "no neighbor 198.18.0.1 shutdown"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  expect_established("198.18.0.1");
 }
 
 TEST_F(FrrInterop, TerndPassiveFrrActive) {

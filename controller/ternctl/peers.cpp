@@ -1,0 +1,97 @@
+#include "controller/ternctl/peers.hpp"
+
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+
+namespace tern::ctl {
+
+std::string format_duration(uint64_t s) {
+  if (s >= 86400) return fmt::format("{}d{:02}h", s / 86400, s % 86400 / 3600);
+  return fmt::format("{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60);
+}
+
+namespace {
+
+std::string as_text(const admin::Peer& p) {
+  if (p.remote_as() != 0) return std::to_string(p.remote_as());
+  if (p.has_negotiated()) return std::to_string(p.negotiated().peer_as());
+  return p.internal() ? "internal" : "external";
+}
+
+std::string join(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out.empty() ? "-" : out;
+}
+
+}  // namespace
+
+void print_peers_table(const admin::PeersReply& r, std::ostream& out) {
+  out << fmt::format("ternd {}  AS {}  router-id {}  {} peers\n\n", r.node_name(), r.local_as(), r.router_id(),
+                     r.peers_size());
+  out << fmt::format("{:<24} {:<11} {:<12} {:>9} {:>8} {:>8} {:>8} {:>8} {:>5}  {}\n", "Peer", "AS", "State",
+                     "Up/Down", "MsgRcvd", "MsgSent", "PfxRcd", "PfxSnt", "Hold", "Last error");
+  for (const auto& p : r.peers()) {
+    std::string name = p.name() == p.address() ? p.address() : p.name() + " " + p.address();
+    if (p.dynamic()) name += "*";
+    bool up = p.state() == "Established";
+    out << fmt::format("{:<24} {:<11} {:<12} {:>9} {:>8} {:>8} {:>8} {:>8} {:>5}  {}\n", name, as_text(p),
+                       p.state(), format_duration(up ? p.uptime_seconds() : p.down_seconds()), p.messages_in(),
+                       p.messages_out(), p.prefixes_in(), p.prefixes_out(),
+                       p.has_negotiated() ? std::to_string(p.negotiated().hold_time()) : "-",
+                       p.last_error().empty() ? "-" : p.last_error());
+  }
+  bool any_dynamic = false;
+  for (const auto& p : r.peers()) any_dynamic |= p.dynamic();
+  if (any_dynamic) out << "\n* dynamic neighbour (accepted from a listen range)\n";
+}
+
+void print_peer_detail(const admin::Peer& p, std::ostream& out) {
+  out << fmt::format("Peer {} ({}), AS {}, {}{}\n", p.name(), p.address(), as_text(p), p.internal() ? "iBGP" : "eBGP",
+                     p.dynamic() ? ", dynamic neighbour" : "");
+  bool up = p.state() == "Established";
+  out << fmt::format("  State {} for {}, established {} times\n", p.state(),
+                     format_duration(up ? p.uptime_seconds() : p.down_seconds()), p.established_count());
+  if (!p.local_address().empty()) {
+    out << fmt::format("  Connection {}:{} -> {}:{}\n", p.local_address(), p.local_port(), p.address(),
+                       p.remote_port());
+  }
+  if (p.has_negotiated()) {
+    const auto& n = p.negotiated();
+    out << fmt::format("  Peer router-id {}, AS {}{}\n", n.peer_router_id(), n.peer_as(),
+                       n.peer_hostname().empty() ? "" : ", hostname " + n.peer_hostname());
+    out << fmt::format("  Hold time {} s, keepalive {} s\n", n.hold_time(), n.keepalive_time());
+    out << fmt::format("  Families: {}\n", join(n.families()));
+    std::string caps;
+    auto cap = [&](bool on, const char* name) {
+      if (on) caps += (caps.empty() ? "" : ", ") + std::string(name);
+    };
+    cap(n.four_octet_as(), "4-octet AS");
+    cap(n.route_refresh(), "route refresh");
+    cap(n.enhanced_route_refresh(), "enhanced route refresh");
+    cap(n.extended_message(), "extended message");
+    cap(n.extended_next_hop(), "extended next hop");
+    cap(n.peer_graceful_restart(), "graceful restart (peer)");
+    out << fmt::format("  Capabilities: {}\n", caps.empty() ? "-" : caps);
+    if (n.add_path_receive_size() || n.add_path_send_size()) {
+      out << fmt::format("  ADD-PATH: receive {}; send {}\n", join(n.add_path_receive()), join(n.add_path_send()));
+    }
+  }
+  out << fmt::format("  Messages: {} in, {} out; updates {} in, {} out\n", p.messages_in(), p.messages_out(),
+                     p.updates_in(), p.updates_out());
+  out << fmt::format("  Prefixes: {} received, {} sent\n", p.prefixes_in(), p.prefixes_out());
+  if (p.write_queue_bytes()) out << fmt::format("  Write queue: {} bytes\n", p.write_queue_bytes());
+  out << fmt::format("  Last error: {}\n", p.last_error().empty() ? "none" : p.last_error());
+}
+
+std::string peers_json(const admin::PeersReply& reply) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(reply, &json, options);
+  return json;
+}
+
+}  // namespace tern::ctl

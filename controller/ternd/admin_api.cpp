@@ -1,0 +1,69 @@
+#include "controller/ternd/admin_api.hpp"
+
+#include "bgp/wire/format.hpp"
+
+namespace tern::ternd {
+
+namespace {
+
+void fill(admin::Negotiated& out, const bgp::fsm::Negotiated& n) {
+  out.set_peer_as(n.peer_as);
+  out.set_peer_router_id(bgp::wire::bgp_id_to_string(n.peer_id));
+  out.set_hold_time(n.hold_time);
+  out.set_keepalive_time(n.hold_time / 3);
+  for (const auto& f : n.families) out.add_families(bgp::wire::family_name(f));
+  out.set_four_octet_as(n.four_octet_as);
+  out.set_route_refresh(n.route_refresh);
+  out.set_enhanced_route_refresh(n.enhanced_route_refresh);
+  out.set_extended_message(n.extended_message);
+  out.set_extended_next_hop(n.extended_next_hop);
+  for (const auto& f : n.add_path_receive) out.add_add_path_receive(bgp::wire::family_name(f));
+  for (const auto& f : n.add_path_send) out.add_add_path_send(bgp::wire::family_name(f));
+  out.set_peer_graceful_restart(n.peer_graceful_restart.has_value());
+  out.set_peer_hostname(n.peer_hostname);
+}
+
+}  // namespace
+
+admin::PeersReply peers_reply(const Config& config, const bgp::session::Speaker& speaker,
+                              std::chrono::steady_clock::time_point now) {
+  admin::PeersReply reply;
+  reply.set_node_name(config.node_name);
+  reply.set_local_as(config.asn);
+  reply.set_router_id(config.router_id.to_string());
+  for (const auto& session : speaker.sessions()) {
+    const auto& c = session->config();
+    const auto& s = session->status();
+    auto& p = *reply.add_peers();
+    p.set_name(c.name);
+    p.set_address(c.address.to_string());
+    p.set_remote_as(c.expect.remote_as.value_or(0));
+    p.set_internal(c.expect.internal);
+    p.set_dynamic(c.dynamic);
+    p.set_state(std::string(bgp::fsm::to_string(s.state)));
+    auto seconds = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(now - s.since).count());
+    if (s.state == bgp::fsm::State::kEstablished) {
+      p.set_uptime_seconds(seconds);
+    } else {
+      p.set_down_seconds(seconds);
+    }
+    p.set_established_count(s.established_count);
+    p.set_last_error(s.last_error);
+    p.set_messages_in(s.messages_in);
+    p.set_messages_out(s.messages_out);
+    p.set_updates_in(s.updates_in);
+    p.set_updates_out(s.updates_out);
+    p.set_prefixes_in(s.prefixes_in);
+    p.set_prefixes_out(s.prefixes_out);
+    if (s.negotiated) fill(*p.mutable_negotiated(), *s.negotiated);
+    if (s.local) {
+      p.set_local_address(s.local->address().to_string());
+      p.set_local_port(s.local->port());
+    }
+    if (s.remote) p.set_remote_port(s.remote->port());
+    p.set_write_queue_bytes(s.write_queue_bytes);
+  }
+  return reply;
+}
+
+}  // namespace tern::ternd

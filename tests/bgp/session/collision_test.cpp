@@ -1,0 +1,248 @@
+// Connection collisions (RFC 4271 §6.8) between ternd and a scripted peer: the peer
+// accepts ternd's connection and opens its own, and the connection opened by the higher
+// BGP identifier must survive — whichever OPEN ternd sees first. The scripted peer runs
+// in this process with plain blocking sockets in its own namespace; ternd in another.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "bgp/fsm/negotiate.hpp"
+#include "bgp/wire/codec.hpp"
+#include "tests/support/netns.hpp"
+#include "tests/support/process.hpp"
+
+namespace tern {
+namespace {
+
+using namespace std::chrono_literals;
+namespace wire = bgp::wire;
+using testing::Daemon;
+using testing::Netns;
+
+// A blocking socket with a receive timeout, closed on scope exit.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f = -1) : fd(f) {
+    timeval tv{10, 0};
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    std::swap(fd, o.fd);
+    return *this;
+  }
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+sockaddr_in v4(const char* addr, uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, addr, &a.sin_addr);
+  return a;
+}
+
+void send_message(const Fd& s, const wire::Message& m) {
+  auto bytes = wire::encode_message(m, {});
+  ASSERT_EQ(send(s.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+}
+
+// The next message on `s`, or nullopt when the connection closed or nothing came in 10 s.
+std::optional<wire::Message> receive(const Fd& s) {
+  std::vector<uint8_t> buf(19);
+  auto read_exactly = [&](uint8_t* p, size_t n) {
+    for (size_t got = 0; got < n;) {
+      ssize_t r = recv(s.fd, p + got, n - got, 0);
+      if (r <= 0) return false;
+      got += static_cast<size_t>(r);
+    }
+    return true;
+  };
+  if (!read_exactly(buf.data(), 19)) return std::nullopt;
+  size_t length = buf[16] << 8 | buf[17];
+  if (length < 19) return std::nullopt;
+  buf.resize(length);
+  if (!read_exactly(buf.data() + 19, length - 19)) return std::nullopt;
+  auto d = wire::decode_message(buf, {});
+  if (!d) return std::nullopt;
+  return d.value().message;
+}
+
+bool is_cease_collision(const std::optional<wire::Message>& m) {
+  auto* n = m ? std::get_if<wire::Notification>(&*m) : nullptr;
+  return n && n->code == 6 && n->subcode == 7;
+}
+
+class Collision : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TERN_REQUIRE_ROOT();
+    node_ = std::make_unique<Netns>("node");
+    peer_ = std::make_unique<Netns>("peer");
+    testing::connect(*node_, "eth0", "198.18.0.1/24", *peer_, "eth0", "198.18.0.2/24");
+    dir_ = std::filesystem::temp_directory_path() / (node_->name() + "-ternd");
+    std::filesystem::create_directories(dir_);
+    // The scripted peer listens before ternd starts, so ternd's first attempt lands.
+    listener_ = Fd(testing::in_netns(*peer_, [] {
+      int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      int one = 1;
+      setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      auto a = v4("198.18.0.2", 179);
+      if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(s, 4) != 0) std::abort();
+      return s;
+    }));
+  }
+
+  void TearDown() override {
+    ternd_.reset();
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  void start_ternd(const std::string& router_id) {
+    std::ofstream(dir_ / "ternd.yaml") << "node: {name: node-1, router_id: " << router_id << ", as: 65001}\n"
+                                       << "bgp: {hold_time: 9, connect_retry: 1}\n"
+                                       << "admin: {socket: " << (dir_ / "ternd.sock").string() << "}\n"
+                                       << "peers:\n  - {address: 198.18.0.2, remote_as: 65002}\n";
+    ternd_ = std::make_unique<Daemon>(
+        std::vector<std::string>{"ip", "netns", "exec", node_->name(), TERND, "--config", dir_ / "ternd.yaml"},
+        dir_ / "ternd.log");
+  }
+
+  // ternd's connection, accepted by the scripted peer.
+  Fd accept_ternd() {
+    timeval tv{15, 0};  // bounds accept() too
+    setsockopt(listener_.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return Fd(accept4(listener_.fd, nullptr, nullptr, SOCK_CLOEXEC));
+  }
+
+  // The peer's own connection to ternd (retried while ternd's listener comes up).
+  Fd connect_to_ternd() {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      int s = testing::in_netns(*peer_, [] { return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); });
+      auto a = v4("198.18.0.1", 179);
+      if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return Fd(s);
+      close(s);
+      std::this_thread::sleep_for(100ms);
+    }
+    return Fd();
+  }
+
+  static wire::Open open_from(const char* router_id) {
+    bgp::fsm::LocalOffer offer;
+    offer.asn = 65002;
+    offer.bgp_id = ntohl(v4(router_id, 0).sin_addr.s_addr);
+    offer.hold_time = 9;
+    return bgp::fsm::make_open(offer);
+  }
+
+  static uint16_t local_port(const Fd& s) {
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    getsockname(s.fd, reinterpret_cast<sockaddr*>(&a), &len);
+    return ntohs(a.sin_port);
+  }
+
+  nlohmann::json ternd_peer() {
+    auto r = testing::run({TERNCTL, "peers", "--json", "--socket", dir_ / "ternd.sock"}, 10s);
+    if (r.exit_code != 0) return {};
+    auto j = nlohmann::json::parse(r.out);
+    return j["peers"].empty() ? nlohmann::json{} : j["peers"][0];
+  }
+
+  // Completes the OPEN exchange on `s` (ternd's OPEN may already have been read) and
+  // waits until ternd reports Established on it.
+  void finish_on(const Fd& s, bool read_open, uint16_t remote_port) {
+    if (read_open) {
+      auto open = receive(s);
+      ASSERT_TRUE(open && std::holds_alternative<wire::Open>(*open)) << log();
+    }
+    auto keepalive = receive(s);
+    ASSERT_TRUE(keepalive && std::holds_alternative<wire::Keepalive>(*keepalive)) << log();
+    send_message(s, wire::Keepalive{});
+    ASSERT_TRUE(testing::wait_until([&] { return ternd_peer().value("state", "") == "Established"; }, 10s, 100ms))
+        << ternd_peer().dump(2) << log();
+    auto p = ternd_peer();
+    EXPECT_EQ(p["remote_port"], remote_port) << "the surviving connection";
+    EXPECT_EQ(p["established_count"], 1);
+  }
+
+  std::string log() const {
+    std::ifstream in(dir_ / "ternd.log");
+    std::stringstream s;
+    s << in.rdbuf();
+    return "\nternd log:\n" + s.str();
+  }
+
+  std::unique_ptr<Netns> node_, peer_;
+  std::filesystem::path dir_;
+  std::unique_ptr<Daemon> ternd_;
+  Fd listener_;
+};
+
+TEST_F(Collision, HigherPeerIdentifierKeepsThePeersConnection) {
+  start_ternd("198.18.0.1");
+  Fd ours = accept_ternd();  // the connection ternd opened
+  ASSERT_GE(ours.fd, 0) << log();
+  auto open = receive(ours);
+  ASSERT_TRUE(open && std::holds_alternative<wire::Open>(*open)) << log();
+
+  Fd theirs = connect_to_ternd();
+  ASSERT_GE(theirs.fd, 0);
+  send_message(theirs, open_from("198.18.0.200"));
+
+  // 198.18.0.200 > 198.18.0.1: ternd closes its own with Cease/Connection Collision
+  // Resolution and carries on with ours... with the peer's.
+  EXPECT_TRUE(is_cease_collision(receive(ours))) << log();
+  finish_on(theirs, true, local_port(theirs));
+}
+
+TEST_F(Collision, LowerPeerIdentifierKeepsTerndsConnection) {
+  start_ternd("198.18.0.9");
+  Fd ours = accept_ternd();
+  ASSERT_GE(ours.fd, 0) << log();
+  auto open = receive(ours);
+  ASSERT_TRUE(open && std::holds_alternative<wire::Open>(*open)) << log();
+
+  Fd theirs = connect_to_ternd();
+  ASSERT_GE(theirs.fd, 0);
+  send_message(theirs, open_from("198.18.0.2"));
+
+  // 198.18.0.2 < 198.18.0.9: the connection the peer opened is the one to go.
+  EXPECT_TRUE(is_cease_collision(receive(theirs))) << log();
+  send_message(ours, open_from("198.18.0.2"));
+  finish_on(ours, false, 179);
+}
+
+TEST_F(Collision, ResolvedWhenTheOpenComesOnTerndsOwnConnectionFirst) {
+  start_ternd("198.18.0.1");
+  Fd ours = accept_ternd();
+  ASSERT_GE(ours.fd, 0) << log();
+  auto open = receive(ours);
+  ASSERT_TRUE(open && std::holds_alternative<wire::Open>(*open)) << log();
+
+  // The peer's connection is there but silent; the OPEN arrives on ternd's own.
+  Fd theirs = connect_to_ternd();
+  ASSERT_GE(theirs.fd, 0);
+  ASSERT_TRUE(testing::wait_until([&] { return log().find("waiting for its OPEN") != std::string::npos; }, 10s, 50ms))
+      << log();
+  send_message(ours, open_from("198.18.0.200"));
+
+  // ternd learns the identifier there, dumps its own connection and takes the peer's.
+  EXPECT_TRUE(is_cease_collision(receive(ours))) << log();
+  auto ternd_open = receive(theirs);
+  ASSERT_TRUE(ternd_open && std::holds_alternative<wire::Open>(*ternd_open)) << log();
+  send_message(theirs, open_from("198.18.0.200"));
+  finish_on(theirs, false, local_port(theirs));
+}
+
+}  // namespace
+}  // namespace tern
