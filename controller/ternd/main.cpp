@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!check_path.empty()) {
-    std::cout << check_path << ": valid (" << config->peers.size() << " peers)\n";
+    std::cout << check_path << ": valid (" << config->peers.size() << " peers, "
+              << config->dynamic_neighbors.size() << " dynamic neighbour ranges)\n";
     return 0;
   }
   if (auto st = tern::log::init("ternd", config->log_level); !st) {

@@ -154,7 +154,7 @@ TEST(Config, CheckConfigSaysValid) {
   auto path = write(kNode + "peers:\n  - {address: 198.18.0.2, remote_as: 65002}\n");
   auto r = testing::run({TERND, "--check-config", path});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("valid (1 peers)"), std::string::npos);
+  EXPECT_NE(r.out.find("valid (1 peers, 0 dynamic neighbour ranges)"), std::string::npos) << r.out;
   std::filesystem::remove(path);
 }
 

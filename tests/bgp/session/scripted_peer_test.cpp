@@ -1,7 +1,11 @@
-// Connection collisions (RFC 4271 §6.8) between ternd and a scripted peer: the peer
-// accepts ternd's connection and opens its own, and the connection opened by the higher
-// BGP identifier must survive — whichever OPEN ternd sees first. The scripted peer runs
-// in this process with plain blocking sockets in its own namespace; ternd in another.
+// ternd against a scripted peer, for what a real router will not do on cue:
+// - connection collisions (RFC 4271 §6.8): the peer accepts ternd's connection and opens
+//   its own, and the connection opened by the higher BGP identifier must survive —
+//   whichever OPEN ternd sees first;
+// - a million prefixes pushed at ternd as fast as TCP takes them, with a 3 s hold time:
+//   ternd's keepalives must keep coming (BIRD is known to drop such sessions).
+// The scripted peer runs in this process with plain blocking sockets in its own
+// namespace; ternd in another.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -15,6 +19,7 @@
 
 #include "bgp/fsm/negotiate.hpp"
 #include "bgp/wire/codec.hpp"
+#include "bgp/wire/update_packer.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/process.hpp"
 
@@ -82,7 +87,7 @@ bool is_cease_collision(const std::optional<wire::Message>& m) {
   return n && n->code == 6 && n->subcode == 7;
 }
 
-class Collision : public ::testing::Test {
+class ScriptedPeer : public ::testing::Test {
  protected:
   void SetUp() override {
     TERN_REQUIRE_ROOT();
@@ -107,9 +112,9 @@ class Collision : public ::testing::Test {
     if (!HasFailure()) std::filesystem::remove_all(dir_);
   }
 
-  void start_ternd(const std::string& router_id) {
+  void start_ternd(const std::string& router_id, int hold_time = 9) {
     std::ofstream(dir_ / "ternd.yaml") << "node: {name: node-1, router_id: " << router_id << ", as: 65001}\n"
-                                       << "bgp: {hold_time: 9, connect_retry: 1}\n"
+                                       << "bgp: {hold_time: " << hold_time << ", connect_retry: 1}\n"
                                        << "admin: {socket: " << (dir_ / "ternd.sock").string() << "}\n"
                                        << "peers:\n  - {address: 198.18.0.2, remote_as: 65002}\n";
     ternd_ = std::make_unique<Daemon>(
@@ -136,11 +141,11 @@ class Collision : public ::testing::Test {
     return Fd();
   }
 
-  static wire::Open open_from(const char* router_id) {
+  static wire::Open open_from(const char* router_id, uint16_t hold_time = 9) {
     bgp::fsm::LocalOffer offer;
     offer.asn = 65002;
     offer.bgp_id = ntohl(v4(router_id, 0).sin_addr.s_addr);
-    offer.hold_time = 9;
+    offer.hold_time = hold_time;
     return bgp::fsm::make_open(offer);
   }
 
@@ -188,7 +193,7 @@ class Collision : public ::testing::Test {
   Fd listener_;
 };
 
-TEST_F(Collision, HigherPeerIdentifierKeepsThePeersConnection) {
+TEST_F(ScriptedPeer, CollisionHigherPeerIdentifierKeepsThePeersConnection) {
   start_ternd("198.18.0.1");
   Fd ours = accept_ternd();  // the connection ternd opened
   ASSERT_GE(ours.fd, 0) << log();
@@ -205,7 +210,7 @@ TEST_F(Collision, HigherPeerIdentifierKeepsThePeersConnection) {
   finish_on(theirs, true, local_port(theirs));
 }
 
-TEST_F(Collision, LowerPeerIdentifierKeepsTerndsConnection) {
+TEST_F(ScriptedPeer, CollisionLowerPeerIdentifierKeepsTerndsConnection) {
   start_ternd("198.18.0.9");
   Fd ours = accept_ternd();
   ASSERT_GE(ours.fd, 0) << log();
@@ -222,7 +227,7 @@ TEST_F(Collision, LowerPeerIdentifierKeepsTerndsConnection) {
   finish_on(ours, false, 179);
 }
 
-TEST_F(Collision, ResolvedWhenTheOpenComesOnTerndsOwnConnectionFirst) {
+TEST_F(ScriptedPeer, CollisionResolvedWhenTheOpenComesOnTerndsOwnConnectionFirst) {
   start_ternd("198.18.0.1");
   Fd ours = accept_ternd();
   ASSERT_GE(ours.fd, 0) << log();
@@ -242,6 +247,89 @@ TEST_F(Collision, ResolvedWhenTheOpenComesOnTerndsOwnConnectionFirst) {
   ASSERT_TRUE(ternd_open && std::holds_alternative<wire::Open>(*ternd_open)) << log();
   send_message(theirs, open_from("198.18.0.200"));
   finish_on(theirs, false, local_port(theirs));
+}
+
+// Every prefix inside 198.18.0.0/15, /16 to /32: 262,142 of them (RIB data only).
+std::vector<wire::Nlri> test_prefixes() {
+  std::vector<wire::Nlri> out;
+  for (int length = 16; length <= 32; ++length) {
+    for (uint32_t i = 0; i < (1u << (length - 15)); ++i) {
+      out.push_back({Prefix(IpAddress::v4(0xc6120000u + (i << (32 - length))), length), 0});
+    }
+  }
+  return out;
+}
+
+TEST_F(ScriptedPeer, KeepalivesStayOnTimeWhileAMillionPrefixesArrive) {
+  start_ternd("198.18.0.1", 3);
+  Fd s = accept_ternd();
+  ASSERT_GE(s.fd, 0) << log();
+  auto open = receive(s);
+  ASSERT_TRUE(open && std::holds_alternative<wire::Open>(*open)) << log();
+  send_message(s, open_from("198.18.0.2", 3));
+  auto keepalive = receive(s);
+  ASSERT_TRUE(keepalive && std::holds_alternative<wire::Keepalive>(*keepalive)) << log();
+  send_message(s, wire::Keepalive{});
+
+  // Four rounds of the whole table (about a million prefixes, 600 UPDATEs a round
+  // packed as FRR packs them), written as fast as ternd reads, while another thread
+  // records when each of ternd's messages arrives.
+  auto prefixes = test_prefixes();
+  std::vector<std::vector<uint8_t>> updates;
+  wire::PathAttributes attrs;
+  attrs.origin = wire::Origin::kIgp;
+  attrs.as_path = wire::AsPath{{{wire::AsSegmentType::kSequence, {65002, 65100}}}};
+  attrs.next_hop = IpAddress::v4(0xc6120002);
+  wire::pack_announcements(attrs, prefixes, wire::kIpv4Unicast, {}, updates);
+
+  std::vector<std::chrono::steady_clock::time_point> keepalives;
+  std::optional<wire::Message> other;
+  std::atomic<bool> done = false;
+  std::thread reader([&] {
+    while (!done) {
+      auto m = receive(s);
+      if (!m) break;
+      if (std::holds_alternative<wire::Keepalive>(*m)) {
+        keepalives.push_back(std::chrono::steady_clock::now());
+      } else {
+        other = m;
+        break;
+      }
+    }
+  });
+  auto start = std::chrono::steady_clock::now();
+  size_t sent = 0;
+  for (int round = 0; round < 4; ++round) {
+    for (const auto& u : updates) {
+      if (send(s.fd, u.data(), u.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(u.size())) break;
+      sent += 1;
+    }
+    send_message(s, wire::Keepalive{});  // our own hold timer duty
+  }
+  // Keep the session going a few more hold times after the flood.
+  for (int i = 0; i < 6; ++i) {
+    std::this_thread::sleep_for(1s);
+    send_message(s, wire::Keepalive{});
+  }
+  auto end = std::chrono::steady_clock::now();
+  done = true;
+  shutdown(s.fd, SHUT_RD);
+  reader.join();
+
+  EXPECT_EQ(sent, 4 * updates.size());
+  EXPECT_FALSE(other) << "ternd sent something other than KEEPALIVEs (a NOTIFICATION?)" << log();
+  auto p = ternd_peer();
+  EXPECT_EQ(p.value("state", ""), "Established") << p.dump(2) << log();
+  EXPECT_EQ(std::stoull(p.value("prefixes_in", "0")), 4 * prefixes.size());
+  // The peer's hold timer (3 s) must never have expired: no gap between ternd's
+  // messages reached it, from the flood's start to the end.
+  ASSERT_FALSE(keepalives.empty());
+  auto last = start;
+  for (auto t : keepalives) {
+    EXPECT_LT(t - last, 3s) << "a gap that expires the peer's hold timer";
+    last = t;
+  }
+  EXPECT_LT(end - last, 3s);
 }
 
 }  // namespace
