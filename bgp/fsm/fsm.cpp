@@ -51,13 +51,16 @@ std::vector<Action> Fsm::handle(Event e, const OpenReceived& open, const std::op
   return out;
 }
 
-std::vector<Action> Fsm::shutdown(std::string_view message) {
+std::vector<Action> Fsm::shutdown(std::string_view message, uint8_t cease_subcode) {
   if (state_ != State::kOpenSent && state_ != State::kOpenConfirm && state_ != State::kEstablished) {
     return handle(Event::kManualStop);
   }
   Actions out;
-  // RFC 8203: Cease / Administrative Shutdown carries the operator's message.
-  send_notification(cease_notification(cease::kAdministrativeShutdown, shutdown_communication(message)), out);
+  // RFC 8203: Administrative Shutdown and Reset carry the operator's message.
+  bool with_message = cease_subcode == cease::kAdministrativeShutdown || cease_subcode == cease::kAdministrativeReset;
+  send_notification(cease_notification(cease_subcode, with_message ? shutdown_communication(message)
+                                                                   : std::vector<uint8_t>{}),
+                    out);
   if (state_ == State::kEstablished) out.emplace_back(action::SessionDown{});
   to_idle(Stop::kManual, out);
   return out;

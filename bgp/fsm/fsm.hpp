@@ -91,6 +91,8 @@ inline constexpr uint8_t kUnexpectedInEstablished = 3;
 namespace cease {  // RFC 4486
 inline constexpr uint8_t kAdministrativeShutdown = 2;
 inline constexpr uint8_t kPeerDeconfigured = 3;
+inline constexpr uint8_t kAdministrativeReset = 4;
+inline constexpr uint8_t kOtherConfigurationChange = 6;
 inline constexpr uint8_t kConnectionCollisionResolution = 7;
 }  // namespace cease
 
@@ -136,6 +138,7 @@ struct Config {
   // RFC 4271 §10: timers are jittered by a random factor in [0.75, 1.0].
   bool jitter = true;
   uint32_t seed = 0;  // seeds the jitter; tests pin it
+  friend bool operator==(const Config&, const Config&) = default;
 };
 
 // An OPEN that passed validation (bgp/fsm/negotiate): what the FSM needs of it.
@@ -153,9 +156,10 @@ class Fsm {
   std::vector<Action> handle(Event event, const OpenReceived& open = {},
                              const std::optional<Notification>& error = std::nullopt);
 
-  // Administrative shutdown: Cease/Administrative Shutdown with an RFC 8203 message,
-  // then ManualStop.
-  std::vector<Action> shutdown(std::string_view message);
+  // Administrative shutdown: a Cease (by default Administrative Shutdown, with an RFC
+  // 8203 message; Peer De-configured and Other Configuration Change carry none), then
+  // ManualStop.
+  std::vector<Action> shutdown(std::string_view message, uint8_t cease_subcode = cease::kAdministrativeShutdown);
 
   // A session that took over a passive (accepted) connection after a collision restarts
   // later in the session's own mode, active or passive.

@@ -23,12 +23,14 @@ struct LocalOffer {
   std::vector<wire::ExtendedNextHop> extended_next_hop;  // e.g. IPv4 NLRI over IPv6 next hops
   std::optional<wire::GracefulRestart> graceful_restart;
   std::optional<wire::Fqdn> fqdn;
+  friend bool operator==(const LocalOffer&, const LocalOffer&) = default;
 };
 
 // Who the peer must be.
 struct PeerExpectation {
   std::optional<wire::Asn> remote_as;  // nullopt: any AS (a dynamic neighbour's template may allow that)
   bool internal = false;               // iBGP: the peer's AS is ours
+  friend bool operator==(const PeerExpectation&, const PeerExpectation&) = default;
 };
 
 struct Negotiated {

@@ -120,10 +120,10 @@ Session::~Session() {
 
 void Session::start() { feed(fsm::Event::kManualStart); }
 
-void Session::stop(const std::string& message) {
+void Session::stop(const std::string& message, uint8_t cease_subcode) {
   rival_timer_.cancel();
   close_connection(io_, std::move(rival_));
-  for (const auto& a : fsm_.shutdown(message)) perform(a);
+  for (const auto& a : fsm_.shutdown(message, cease_subcode)) perform(a);
   set_state_from_fsm();
 }
 
@@ -506,6 +506,29 @@ Session::Callbacks Speaker::session_callbacks() {
   return {[this](Session& s, fsm::State from, fsm::State to) { on_state(s, from, to); }, callbacks_.on_update};
 }
 
+Status Speaker::set_listener_keys(const std::vector<PeerConfig>& peers, const std::vector<DynamicRange>& ranges,
+                                  bool remove) {
+  for (const auto& acceptor : acceptors_) {
+    bool v4 = acceptor->local_endpoint().address().is_v4();
+    auto key = [&](const Prefix& who, const std::string& password, const std::string& name) -> Status {
+      if (password.empty() || who.address().is_v4() != v4) return {};
+      if (auto st = set_tcp_md5(acceptor->native_handle(), who, remove ? "" : password); !st) {
+        return st.error().wrap(name);
+      }
+      return {};
+    };
+    for (const auto& p : peers) {
+      if (auto st = key(Prefix(p.address, p.address.max_prefix_length()), p.password, "peer " + p.name); !st) {
+        return st;
+      }
+    }
+    for (const auto& r : ranges) {
+      if (auto st = key(r.range, r.peer.password, "listen range " + r.range.to_string()); !st) return st;
+    }
+  }
+  return {};
+}
+
 Status Speaker::start() {
   for (const auto& endpoint : listen_) {
     auto acceptor = std::make_unique<tcp::acceptor>(io_);
@@ -513,31 +536,76 @@ Status Speaker::start() {
     acceptor->open(endpoint.protocol(), ec);
     if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec && endpoint.protocol() == tcp::v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
-    if (ec) return io_error("listening socket", ec.value());
-    auto add_key = [&](const Prefix& peers, const std::string& password, const std::string& who) -> Status {
-      if (password.empty() || peers.address().is_v4() != endpoint.address().is_v4()) return {};
-      if (auto st = set_tcp_md5(acceptor->native_handle(), peers, password); !st) return st.error().wrap(who);
-      return {};
-    };
-    for (const auto& s : sessions_) {
-      const auto& c = s->config();
-      if (auto st = add_key(Prefix(c.address, c.address.max_prefix_length()), c.password, "peer " + c.name); !st) {
-        return st;
-      }
-    }
-    for (const auto& r : ranges_) {
-      if (auto st = add_key(r.range, r.peer.password, "listen range " + r.range.to_string()); !st) return st;
-    }
-    acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->bind(endpoint, ec);
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       return make_error(Errc::kIo, "listening on [" + endpoint.address().to_string() + "]:" +
                                        std::to_string(endpoint.port()) + ": " + ec.message(), ec.value());
     }
-    accept(*acceptor);
     acceptors_.push_back(std::move(acceptor));
   }
+  // Keys before the first accept: a password peer's SYN without one is dropped.
+  std::vector<PeerConfig> peers;
+  for (const auto& s : sessions_) peers.push_back(s->config());
+  if (auto st = set_listener_keys(peers, ranges_, false); !st) return st;
+  for (auto& a : acceptors_) accept(*a);
   for (auto& s : sessions_) s->start();
+  return {};
+}
+
+Status Speaker::reconfigure(std::vector<PeerConfig> peers, std::vector<DynamicRange> ranges, size_t dynamic_limit) {
+  std::vector<PeerConfig> gone;
+  std::vector<bool> kept(peers.size(), false);
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    Session& s = **it;
+    if (s.config().dynamic) {
+      bool covered = std::any_of(ranges.begin(), ranges.end(),
+                                 [&](const DynamicRange& r) { return r.range.contains(s.config().address); });
+      if (covered) {
+        ++it;
+        continue;
+      }
+      s.stop("its listen range was removed from the configuration", fsm::cease::kPeerDeconfigured);
+    } else {
+      auto match = std::find_if(peers.begin(), peers.end(),
+                                [&](const PeerConfig& p) { return p.address == s.config().address; });
+      if (match != peers.end() && *match == s.config()) {
+        kept[static_cast<size_t>(match - peers.begin())] = true;
+        ++it;
+        continue;
+      }
+      gone.push_back(s.config());
+      if (match == peers.end()) {
+        spdlog::info("peer {} removed from the configuration", s.config().name);
+        s.stop("removed from the configuration", fsm::cease::kPeerDeconfigured);
+      } else {
+        spdlog::info("peer {}: settings changed; the session restarts", s.config().name);
+        s.stop("configuration changed", fsm::cease::kOtherConfigurationChange);
+      }
+    }
+    it = sessions_.erase(it);  // stop() is synchronous; late completions see it is gone
+  }
+  std::vector<DynamicRange> old_ranges = std::move(ranges_);
+  ranges_ = std::move(ranges);
+  dynamic_limit_ = dynamic_limit;
+  // Keys of peers and ranges that went are removed, then every current one set (a
+  // changed password replaces the old key).
+  if (auto st = set_listener_keys(gone, old_ranges, true); !st) spdlog::warn("{}", st.error().message);
+  std::vector<PeerConfig> added;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    if (!kept[i]) added.push_back(peers[i]);
+  }
+  std::vector<PeerConfig> current;
+  for (const auto& s : sessions_) {
+    if (!s->config().dynamic) current.push_back(s->config());
+  }
+  current.insert(current.end(), added.begin(), added.end());
+  if (auto st = set_listener_keys(current, ranges_, false); !st) return st;
+  for (auto& p : added) {
+    spdlog::info("peer {} added", p.name);
+    auto& s = sessions_.emplace_back(std::make_unique<Session>(io_, std::move(p), session_callbacks()));
+    s->start();
+  }
   return {};
 }
 
@@ -606,11 +674,14 @@ Session* Speaker::dynamic_session(const IpAddress& from) {
 
 void Speaker::on_state(Session& s, fsm::State from, fsm::State to) {
   if (callbacks_.on_state) callbacks_.on_state(s, from, to);
-  if (!s.config().dynamic || to != fsm::State::kIdle) return;
-  // Removed later, not from inside its own call stack.
-  asio::post(io_, [this, session = &s] {
+  if (s.config().dynamic && to == fsm::State::kIdle) remove_later(&s);
+}
+
+// Removed later, not from inside the session's own call stack.
+void Speaker::remove_later(Session* session) {
+  asio::post(io_, [this, session] {
     auto it = std::find_if(sessions_.begin(), sessions_.end(), [&](const auto& p) { return p.get() == session; });
-    if (it != sessions_.end() && (*it)->status().state == fsm::State::kIdle) {
+    if (it != sessions_.end() && (*it)->config().dynamic && (*it)->status().state == fsm::State::kIdle) {
       spdlog::info("dynamic neighbour {} removed", (*it)->config().name);
       sessions_.erase(it);
     }

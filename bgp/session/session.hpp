@@ -42,6 +42,7 @@ struct PeerConfig {
   // Bytes queued for the peer beyond which it counts as not reading: Cease/Out of
   // Resources and the connection is dropped, so one stuck peer cannot eat the node.
   size_t max_write_queue = 64 << 20;
+  friend bool operator==(const PeerConfig&, const PeerConfig&) = default;
 };
 
 // What an operator sees of a session (`ternctl peers`).
@@ -76,8 +77,9 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   void start();
-  // Administrative shutdown: Cease with an RFC 8203 message, then Idle.
-  void stop(const std::string& message);
+  // Administrative shutdown: Cease (Administrative Shutdown with an RFC 8203 message,
+  // unless another subcode is given), then Idle.
+  void stop(const std::string& message, uint8_t cease_subcode = fsm::cease::kAdministrativeShutdown);
   // An incoming connection from this peer's address (the Speaker matched it).
   void accept(asio::ip::tcp::socket socket);
 
@@ -143,6 +145,11 @@ class Speaker {
           size_t dynamic_limit = 1000);
   Status start();  // binds and listens, starts every session
   void stop(const std::string& message);
+  // A new configuration (SIGHUP): peers that are gone get Cease/Peer De-configured,
+  // changed ones Cease/Other Configuration Change and a new session, new ones start;
+  // sessions whose settings did not change are not touched. Dynamic neighbours outside
+  // every new range end. Listening addresses and the node's identity need a restart.
+  Status reconfigure(std::vector<PeerConfig> peers, std::vector<DynamicRange> ranges, size_t dynamic_limit);
   const std::vector<std::unique_ptr<Session>>& sessions() const { return sessions_; }
 
  private:
@@ -150,6 +157,9 @@ class Speaker {
   Session* dynamic_session(const IpAddress& from);
   void on_state(Session& s, fsm::State from, fsm::State to);
   Session::Callbacks session_callbacks();
+  Status set_listener_keys(const std::vector<PeerConfig>& peers, const std::vector<DynamicRange>& ranges,
+                           bool remove);
+  void remove_later(Session* session);
 
   asio::io_context& io_;
   Session::Callbacks callbacks_;

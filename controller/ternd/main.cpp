@@ -3,6 +3,9 @@
 //
 //   ternd --config FILE          run
 //   ternd --check-config FILE    validate and exit (0 valid, 1 with the error on stderr)
+//
+// SIGHUP reloads the file and applies what changed to the peers; SIGINT/SIGTERM end every
+// session with Cease / Administrative Shutdown.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -73,9 +76,40 @@ int main(int argc, char** argv) {
   spdlog::info("ternd {} AS {} router-id {}: {} peers", config->node_name, config->asn, config->router_id.to_string(),
                config->peers.size());
 
+  // SIGHUP: read the file again and apply what changed to the peers; a file with a
+  // mistake is refused whole and the running configuration stays.
+  asio::signal_set hangup(io, SIGHUP);
+  std::function<void()> wait_for_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      auto fresh = tern::ternd::load_config(config_path);
+      if (!fresh) {
+        spdlog::error("SIGHUP: {}: the running configuration stays", fresh.error().message);
+      } else {
+        if (fresh->asn != config->asn || fresh->router_id != config->router_id ||
+            fresh->listen_port != config->listen_port || fresh->listen_addresses != config->listen_addresses ||
+            fresh->admin_socket != config->admin_socket) {
+          spdlog::warn("SIGHUP: the node's AS, router ID, listening addresses and admin socket change only on a "
+                       "restart; the peers are reloaded");
+        }
+        if (auto st = speaker.reconfigure(fresh->peers, fresh->dynamic_neighbors, fresh->dynamic_neighbor_limit); !st) {
+          spdlog::error("SIGHUP: {}", st.error().message);
+        }
+        config->peers = fresh->peers;
+        config->dynamic_neighbors = fresh->dynamic_neighbors;
+        config->dynamic_neighbor_limit = fresh->dynamic_neighbor_limit;
+        spdlog::info("SIGHUP: configuration reloaded: {} peers, {} dynamic neighbour ranges", config->peers.size(),
+                     config->dynamic_neighbors.size());
+      }
+      wait_for_hangup();
+    });
+  };
+  wait_for_hangup();
+
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     spdlog::info("signal {}: shutting down", sig);
+    hangup.cancel();
     speaker.stop("ternd shutting down");
     admin.stop();
     // Give the NOTIFICATIONs a moment to leave (the sockets linger until the peers close).

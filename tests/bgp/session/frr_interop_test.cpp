@@ -1,10 +1,12 @@
 // ternd against FRR's bgpd (Debian), each in its own namespace on a veth link:
 // iBGP and eBGP, IPv4 and IPv6 transport, MD5, passive on either side, a wrong AS, a
-// wrong password, FRR restarted, keepalives holding a 3 s hold time for a minute, and
-// FRR as a dynamic neighbour from a listen range. Checked through FRR's own JSON view,
+// wrong password, FRR restarted, keepalives holding a 3 s hold time for a minute, FRR
+// as a dynamic neighbour from a listen range, and a SIGHUP reload that resets only the
+// sessions whose settings changed. Checked through FRR's own JSON view,
 // `ternctl peers --json` and ternd's log.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -230,6 +232,55 @@ TEST_F(FrrInterop, DynamicNeighbourFromListenRange) {
   r = frr_->vtysh({"configure terminal", "router bgp 65002", "no neighbor 198.18.0.1 shutdown"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   expect_established("198.18.0.1");
+}
+
+TEST_F(FrrInterop, ReloadTouchesOnlyTheChangedPeers) {
+  // Two sessions between the same two namespaces, on two address pairs.
+  node_->ip("addr add 198.18.0.5/30 dev eth0");
+  tor_->ip("addr add 198.18.0.6/30 dev eth0");
+  start_frr(
+      "router bgp 65002\n bgp router-id 198.18.0.2\n no bgp ebgp-requires-policy\n"
+      " neighbor 198.18.0.1 remote-as 65001\n neighbor 198.18.0.1 timers connect 1\n"
+      " neighbor 198.18.0.5 remote-as 65001\n neighbor 198.18.0.5 timers connect 1\n"
+      "debug bgp neighbor-events\n");
+  const std::string node = "node: {name: node-1, router_id: 198.18.0.1, as: 65001}\nbgp: {connect_retry: 1}\n";
+  const std::string peer_a = "  - {name: a, address: 198.18.0.2, remote_as: 65002}\n";
+  start_ternd(node + "peers:\n" + peer_a);
+  expect_established("198.18.0.1");
+  auto reload = [&](const std::string& yaml) {
+    std::ofstream(dir_ / "ternd.yaml") << yaml << "admin: {socket: " << (dir_ / "ternd.sock").string() << "}\n";
+    ASSERT_EQ(kill(ternd_->pid(), SIGHUP), 0);
+  };
+
+  // A peer added: it comes up, and a's session is not reset.
+  reload(node + "peers:\n" + peer_a + "  - {name: b, address: 198.18.0.6, remote_as: 65002}\n");
+  expect_established("198.18.0.5");
+  EXPECT_EQ(neighbor("198.18.0.1")["connectionsEstablished"], 1);
+  EXPECT_TRUE(established("198.18.0.1"));
+
+  // b's settings changed: b restarts with them (Cease/Other Configuration Change); a stays.
+  reload(node + "peers:\n" + peer_a + "  - {name: b, address: 198.18.0.6, remote_as: 65002, hold_time: 30}\n");
+  EXPECT_TRUE(wait_until([&] { return neighbor("198.18.0.5").value("connectionsEstablished", 0) == 2; }, 20s, 250ms))
+      << neighbor("198.18.0.5").dump(2) << ternd_log();
+  expect_established("198.18.0.5");
+  EXPECT_EQ(neighbor("198.18.0.5")["bgpTimerHoldTimeMsecs"], 30000);
+  EXPECT_NE(frr_->log().find("6/6"), std::string::npos) << "FRR got Cease/Other Configuration Change";
+  EXPECT_EQ(neighbor("198.18.0.1")["connectionsEstablished"], 1);
+
+  // A file with a mistake changes nothing.
+  reload(node + "peers:\n" + peer_a + "  - {name: b, address: 198.18.0.6, remote_as: 65002, hold_time: 2}\n");
+  EXPECT_TRUE(wait_until([&] { return ternd_log().find("the running configuration stays") != std::string::npos; }, 10s,
+                         100ms)) << ternd_log();
+  EXPECT_TRUE(established("198.18.0.5"));
+  EXPECT_EQ(neighbor("198.18.0.5")["connectionsEstablished"], 2);
+
+  // a removed: FRR hears Cease/Peer De-configured and the session stays down; b stays.
+  reload(node + "peers:\n  - {name: b, address: 198.18.0.6, remote_as: 65002, hold_time: 30}\n");
+  EXPECT_TRUE(wait_until([&] { return !established("198.18.0.1"); }, 10s, 250ms)) << ternd_log();
+  EXPECT_NE(frr_->log().find("6/3"), std::string::npos) << "FRR got Cease/Peer De-configured";
+  EXPECT_FALSE(wait_until([&] { return established("198.18.0.1"); }, 3s, 250ms)) << "ternd no longer talks to a";
+  EXPECT_EQ(neighbor("198.18.0.5")["connectionsEstablished"], 2);
+  EXPECT_EQ(ternctl_peers()["peers"].size(), 1u) << ternctl_peers().dump(2);
 }
 
 TEST_F(FrrInterop, TerndPassiveFrrActive) {
