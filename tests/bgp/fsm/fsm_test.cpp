@@ -368,6 +368,21 @@ TEST(Fsm, AdministrativeShutdownCarriesMessage) {
   EXPECT_EQ(fsm.state(), State::kIdle);
 }
 
+TEST(Fsm, DeconfiguredAndReconfiguredPeersGetTheirCeaseWithoutMessage) {
+  for (uint8_t subcode : {cease::kPeerDeconfigured, cease::kOtherConfigurationChange}) {
+    Fsm fsm = make(Start::kEstablished);
+    auto actions = fsm.shutdown("ignored", subcode);
+    auto sent = std::get<action::SendNotification>(actions.front()).notification;
+    EXPECT_EQ(sent.code, code::kCease);
+    EXPECT_EQ(sent.subcode, subcode);
+    EXPECT_TRUE(sent.data.empty()) << "RFC 8203 messages belong to Administrative Shutdown and Reset";
+    EXPECT_EQ(fsm.state(), State::kIdle);
+  }
+  Fsm fsm = make(Start::kOpenConfirm);
+  auto reset = std::get<action::SendNotification>(fsm.shutdown("reset", cease::kAdministrativeReset).front());
+  EXPECT_EQ(reset.notification.data, shutdown_communication("reset"));
+}
+
 TEST(Fsm, ShutdownBeforeOpenIsManualStop) {
   Fsm fsm = make(Start::kConnect);
   EXPECT_EQ(describe(fsm.shutdown("bye")), "StopTimer(ConnectRetry) Disconnect");
