@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "controller/http/http_server.hpp"
+
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -251,7 +253,8 @@ Result<Config> load_config(const std::string& path) {
     return make_error(Errc::kInvalidArgument, path + ":" + std::to_string(e.mark.line + 1) + ":" +
                                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
-  if (auto st = r.keys(root, "", {"node", "bgp", "peers", "peer_templates", "dynamic_neighbors", "admin", "log_level"});
+  if (auto st = r.keys(root, "", {"node", "bgp", "peers", "peer_templates", "dynamic_neighbors", "admin", "http",
+                                  "log_level"});
       !st) {
     return st.error();
   }
@@ -332,7 +335,7 @@ Result<Config> load_config(const std::string& path) {
   if (const auto& peers = root["peers"]) {
     if (!peers.IsSequence()) return r.error(peers, "peers", "must be a list");
     std::set<std::string> peer_keys = kPeerSettings;
-    peer_keys.insert({"address", "name", "template"});
+    peer_keys.insert({"address", "name", "template", "required"});
     for (size_t i = 0; i < peers.size(); ++i) {
       std::string path = "peers[" + std::to_string(i) + "]";
       if (auto st = r.keys(peers[i], path, peer_keys); !st) return st.error();
@@ -344,6 +347,11 @@ Result<Config> load_config(const std::string& path) {
       auto p = read_peer(r, PeerNode(peers[i], tmpl->first, path, tmpl->second), *address, c, hold_time,
                          connect_retry);
       if (!p) return p.error();
+      if (peers[i]["required"]) {
+        auto required = r.boolean(peers[i]["required"], path + ".required");
+        if (!required) return required.error();
+        if (*required) c.required_peers.push_back(p->address);
+      }
       for (const auto& other : c.peers) {
         if (other.address == p->address) {
           return r.error(peers[i]["address"], "peers[" + std::to_string(i) + "].address",
@@ -382,6 +390,17 @@ Result<Config> load_config(const std::string& path) {
         return r.error(admin["socket"], "admin.socket", "must be an absolute path under 108 characters");
       }
       c.admin_socket = *path;
+    }
+  }
+  if (const auto& http = root["http"]) {
+    if (auto st = r.keys(http, "http", {"listen"}); !st) return st.error();
+    if (http["listen"]) {
+      auto listen = r.string(http["listen"], "http.listen");
+      if (!listen) return listen.error();
+      if (!listen->empty()) {
+        if (auto e = http::parse_endpoint(*listen); !e) return r.error(http["listen"], "http.listen", e.error().message);
+      }
+      c.http_listen = *listen;
     }
   }
   if (root["log_level"]) {

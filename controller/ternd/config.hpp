@@ -18,9 +18,11 @@ struct Config {
   uint16_t listen_port = 179;
   std::vector<IpAddress> listen_addresses;  // empty: every address, IPv4 and IPv6
   std::vector<bgp::session::PeerConfig> peers;
+  std::vector<IpAddress> required_peers;  // ternd is not ready (/readyz) until these are up
   std::vector<bgp::session::DynamicRange> dynamic_neighbors;
   size_t dynamic_neighbor_limit = 1000;
   std::string admin_socket = "/run/tern/ternd.sock";
+  std::string http_listen = "127.0.0.1:9479";  // /metrics, /healthz, /readyz; empty: off
   std::string log_level = "info";
 };
 

@@ -15,6 +15,7 @@
 #include "controller/admin/admin_server.hpp"
 #include "controller/ternd/admin_api.hpp"
 #include "controller/ternd/config.hpp"
+#include "controller/ternd/metrics.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"ternd — the tern node controller"};
@@ -69,6 +70,22 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", st.error().message);
     return 1;
   }
+  std::optional<tern::http::Server> http;
+  if (!config->http_listen.empty()) {
+    http.emplace(io, *tern::http::parse_endpoint(config->http_listen), [&](const std::string& path) {
+      if (path == "/metrics") {
+        return tern::http::Reply{200, "text/plain; version=0.0.4; charset=utf-8",
+                                 tern::ternd::render_metrics(*config, speaker, std::chrono::steady_clock::now())};
+      }
+      if (path == "/healthz") return tern::http::Reply{200, "text/plain; charset=utf-8", "ok\n"};
+      if (path == "/readyz") return tern::ternd::readiness(*config, speaker);
+      return tern::http::Reply{404, "text/plain; charset=utf-8", "/metrics, /healthz, /readyz\n"};
+    });
+    if (auto st = http->start(); !st) {
+      spdlog::critical("{}", st.error().message);
+      return 1;
+    }
+  }
   if (auto st = speaker.start(); !st) {
     spdlog::critical("{}", st.error().message);
     return 1;
@@ -96,6 +113,7 @@ int main(int argc, char** argv) {
           spdlog::error("SIGHUP: {}", st.error().message);
         }
         config->peers = fresh->peers;
+        config->required_peers = fresh->required_peers;
         config->dynamic_neighbors = fresh->dynamic_neighbors;
         config->dynamic_neighbor_limit = fresh->dynamic_neighbor_limit;
         spdlog::info("SIGHUP: configuration reloaded: {} peers, {} dynamic neighbour ranges", config->peers.size(),
@@ -110,6 +128,7 @@ int main(int argc, char** argv) {
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     spdlog::info("signal {}: shutting down", sig);
     hangup.cancel();
+    if (http) http->stop();
     speaker.stop("ternd shutting down");
     admin.stop();
     // Give the NOTIFICATIONs a moment to leave (the sockets linger until the peers close).

@@ -80,6 +80,7 @@ TEST(Config, TemplatesDynamicNeighboursAndAdminSocket) {
   EXPECT_EQ(d.peer.password, "k3y");
   EXPECT_EQ(c->dynamic_neighbor_limit, 50u);
   EXPECT_EQ(c->admin_socket, "/run/tern-test/ternd.sock");
+  EXPECT_EQ(c->http_listen, "127.0.0.1:9479") << "the default";
   std::filesystem::remove(path);
 }
 
@@ -139,6 +140,10 @@ INSTANTIATE_TEST_SUITE_P(
                 "6:21: peer_templates.t.address: unknown key"},
         Mistake{"BadRange", kNode + "peer_templates:\n  t: {remote_as: 1}\ndynamic_neighbors:\n  - {range: 198.18.0.0/33, template: t}\n",
                 "8:13: dynamic_neighbors[0].range: bad prefix length"},
+        Mistake{"BadHttpListen", kNode + "http: {listen: \"localhost:9479\"}\n",
+                "5:16: http.listen: 'localhost:9479': 'localhost' is not an IP address"},
+        Mistake{"RequiredNotBoolean", kNode + "peers:\n  - {address: 198.18.0.2, remote_as: 1, required: 1}\n",
+                "6:51: peers[0].required: must be true or false"},
         Mistake{"RelativeAdminSocket", kNode + "admin: {socket: ternd.sock}\n",
                 "5:17: admin.socket: must be an absolute path"},
         Mistake{"YamlSyntax", kNode + "peers: [\n", "6:1: end of sequence flow not found"}),

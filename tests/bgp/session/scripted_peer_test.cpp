@@ -3,7 +3,8 @@
 //   its own, and the connection opened by the higher BGP identifier must survive —
 //   whichever OPEN ternd sees first;
 // - a million prefixes pushed at ternd as fast as TCP takes them, with a 3 s hold time:
-//   ternd's keepalives must keep coming (BIRD is known to drop such sessions).
+//   ternd's keepalives must keep coming (BIRD is known to drop such sessions);
+// - /metrics, /healthz and /readyz following the session.
 // The scripted peer runs in this process with plain blocking sockets in its own
 // namespace; ternd in another.
 #include <arpa/inet.h>
@@ -112,11 +113,12 @@ class ScriptedPeer : public ::testing::Test {
     if (!HasFailure()) std::filesystem::remove_all(dir_);
   }
 
-  void start_ternd(const std::string& router_id, int hold_time = 9) {
+  void start_ternd(const std::string& router_id, int hold_time = 9, const std::string& peer_extra = "") {
     std::ofstream(dir_ / "ternd.yaml") << "node: {name: node-1, router_id: " << router_id << ", as: 65001}\n"
                                        << "bgp: {hold_time: " << hold_time << ", connect_retry: 1}\n"
                                        << "admin: {socket: " << (dir_ / "ternd.sock").string() << "}\n"
-                                       << "peers:\n  - {address: 198.18.0.2, remote_as: 65002}\n";
+                                       << "http: {listen: \"127.0.0.1:9479\"}\n"
+                                       << "peers:\n  - {address: 198.18.0.2, remote_as: 65002" << peer_extra << "}\n";
     ternd_ = std::make_unique<Daemon>(
         std::vector<std::string>{"ip", "netns", "exec", node_->name(), TERND, "--config", dir_ / "ternd.yaml"},
         dir_ / "ternd.log");
@@ -178,6 +180,16 @@ class ScriptedPeer : public ::testing::Test {
     auto p = ternd_peer();
     EXPECT_EQ(p["remote_port"], remote_port) << "the surviving connection";
     EXPECT_EQ(p["established_count"], 1);
+  }
+
+  // GET on ternd's HTTP endpoint, from inside its namespace: status code and body.
+  std::pair<int, std::string> http_get(const std::string& path) {
+    auto r = testing::run({"ip", "netns", "exec", node_->name(), "curl", "-s", "-m", "5", "-w", "\n%{http_code}",
+                           "http://127.0.0.1:9479" + path},
+                          10s);
+    auto cut = r.out.rfind('\n');
+    if (r.exit_code != 0 || cut == std::string::npos) return {0, r.err};
+    return {std::stoi(r.out.substr(cut + 1)), r.out.substr(0, cut)};
   }
 
   std::string log() const {
@@ -247,6 +259,41 @@ TEST_F(ScriptedPeer, CollisionResolvedWhenTheOpenComesOnTerndsOwnConnectionFirst
   ASSERT_TRUE(ternd_open && std::holds_alternative<wire::Open>(*ternd_open)) << log();
   send_message(theirs, open_from("198.18.0.200"));
   finish_on(theirs, false, local_port(theirs));
+}
+
+TEST_F(ScriptedPeer, MetricsHealthAndReadiness) {
+  start_ternd("198.18.0.1", 9, ", required: true");
+  Fd s = accept_ternd();
+  ASSERT_GE(s.fd, 0) << log();
+  auto open = receive(s);
+  ASSERT_TRUE(open && std::holds_alternative<wire::Open>(*open)) << log();
+
+  // Alive, not ready: the required peer is not up yet.
+  EXPECT_EQ(http_get("/healthz").first, 200);
+  auto [status, body] = http_get("/readyz");
+  EXPECT_EQ(status, 503) << body;
+  EXPECT_NE(body.find("required peer 198.18.0.2 (198.18.0.2) is OpenSent"), std::string::npos) << body;
+  EXPECT_NE(http_get("/metrics").second.find(
+                "tern_bgp_peer_state{peer=\"198.18.0.2\",address=\"198.18.0.2\",state=\"OpenSent\"} 1"),
+            std::string::npos);
+
+  send_message(s, open_from("198.18.0.2"));
+  auto keepalive = receive(s);
+  ASSERT_TRUE(keepalive && std::holds_alternative<wire::Keepalive>(*keepalive)) << log();
+  send_message(s, wire::Keepalive{});
+  ASSERT_TRUE(testing::wait_until([&] { return http_get("/readyz").first == 200; }, 10s, 100ms))
+      << http_get("/readyz").second << log();
+
+  auto metrics = http_get("/metrics");
+  EXPECT_EQ(metrics.first, 200);
+  const std::string labels = "{peer=\"198.18.0.2\",address=\"198.18.0.2\"}";
+  for (const std::string& line : std::vector<std::string>{"tern_bgp_peer_up" + labels + " 1", "tern_bgp_peer_established_total" + labels + " 1",
+                                  "tern_bgp_messages_received_total" + labels + " 2",
+                                  std::string("# TYPE tern_bgp_messages_received_total counter"),
+                                  std::string("tern_info{node=\"node-1\",as=\"65001\",router_id=\"198.18.0.1\"} 1")}) {
+    EXPECT_NE(metrics.second.find(line + "\n"), std::string::npos) << line << "\n" << metrics.second;
+  }
+  EXPECT_EQ(http_get("/nothing").first, 404);
 }
 
 // Every prefix inside 198.18.0.0/15, /16 to /32: 262,142 of them (RIB data only).

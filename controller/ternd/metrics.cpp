@@ -1,0 +1,120 @@
+#include "controller/ternd/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace tern::ternd {
+
+namespace {
+
+// Label values escape backslash, double quote and newline.
+std::string escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+class Writer {
+ public:
+  void family(const char* name, const char* type, const char* help) {
+    out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  }
+  void sample(const char* name, const std::string& labels, double value) {
+    out_ += fmt::format("{}{{{}}} {}\n", name, labels, value);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+std::string render_metrics(const Config& config, const bgp::session::Speaker& speaker,
+                           std::chrono::steady_clock::time_point now) {
+  using bgp::fsm::State;
+  Writer w;
+  w.family("tern_info", "gauge", "The node: name, AS and router ID.");
+  w.sample("tern_info",
+           fmt::format("node=\"{}\",as=\"{}\",router_id=\"{}\"", escape(config.node_name), config.asn,
+                       config.router_id.to_string()),
+           1);
+
+  struct Counter {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const bgp::session::SessionStatus&);
+  };
+  static const Counter counters[] = {
+      {"tern_bgp_peer_up", "gauge", "1 when the session is Established.",
+       [](const auto& s) { return s.state == State::kEstablished ? 1.0 : 0.0; }},
+      {"tern_bgp_peer_established_total", "counter", "Times the session reached Established.",
+       [](const auto& s) { return double(s.established_count); }},
+      {"tern_bgp_messages_received_total", "counter", "BGP messages received.",
+       [](const auto& s) { return double(s.messages_in); }},
+      {"tern_bgp_messages_sent_total", "counter", "BGP messages sent.",
+       [](const auto& s) { return double(s.messages_out); }},
+      {"tern_bgp_updates_received_total", "counter", "UPDATE messages received.",
+       [](const auto& s) { return double(s.updates_in); }},
+      {"tern_bgp_updates_sent_total", "counter", "UPDATE messages sent.",
+       [](const auto& s) { return double(s.updates_out); }},
+      {"tern_bgp_prefixes_received_total", "counter", "Prefixes announced to us.",
+       [](const auto& s) { return double(s.prefixes_in); }},
+      {"tern_bgp_prefixes_sent_total", "counter", "Prefixes we announced.",
+       [](const auto& s) { return double(s.prefixes_out); }},
+      {"tern_bgp_collisions_total", "counter", "Connection collisions resolved (RFC 4271 6.8).",
+       [](const auto& s) { return double(s.collisions); }},
+      {"tern_bgp_write_queue_bytes", "gauge", "Bytes queued for the peer and not yet written.",
+       [](const auto& s) { return double(s.write_queue_bytes); }},
+  };
+  auto labels = [](const bgp::session::Session& s) {
+    return fmt::format("peer=\"{}\",address=\"{}\"", escape(s.config().name), s.config().address.to_string());
+  };
+  for (const auto& c : counters) {
+    w.family(c.name, c.type, c.help);
+    for (const auto& s : speaker.sessions()) w.sample(c.name, labels(*s), c.value(s->status()));
+  }
+  w.family("tern_bgp_peer_state", "gauge", "1 for the session's current FSM state.");
+  for (const auto& s : speaker.sessions()) {
+    for (State st : {State::kIdle, State::kConnect, State::kActive, State::kOpenSent, State::kOpenConfirm,
+                     State::kEstablished}) {
+      w.sample("tern_bgp_peer_state", labels(*s) + fmt::format(",state=\"{}\"", bgp::fsm::to_string(st)),
+               s->status().state == st ? 1 : 0);
+    }
+  }
+  w.family("tern_bgp_peer_uptime_seconds", "gauge", "Seconds in Established; 0 when down.");
+  for (const auto& s : speaker.sessions()) {
+    bool up = s->status().state == State::kEstablished;
+    w.sample("tern_bgp_peer_uptime_seconds", labels(*s),
+             up ? std::chrono::duration<double>(now - s->status().since).count() : 0);
+  }
+  return w.take();
+}
+
+http::Reply readiness(const Config& config, const bgp::session::Speaker& speaker) {
+  std::string missing;
+  bool any_static = false, any_up = false;
+  for (const auto& s : speaker.sessions()) {
+    bool up = s->status().state == bgp::fsm::State::kEstablished;
+    any_up |= up;
+    any_static |= !s->config().dynamic;
+    bool required = std::find(config.required_peers.begin(), config.required_peers.end(), s->config().address) !=
+                    config.required_peers.end();
+    if (required && !up) {
+      missing += fmt::format("required peer {} ({}) is {}\n", s->config().name, s->config().address.to_string(),
+                             bgp::fsm::to_string(s->status().state));
+    }
+  }
+  if (any_static && !any_up) missing += "no BGP session is established\n";
+  if (!missing.empty()) return {503, "text/plain; charset=utf-8", "not ready:\n" + missing};
+  return {200, "text/plain; charset=utf-8", "ready\n"};
+}
+
+}  // namespace tern::ternd

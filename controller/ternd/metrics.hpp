@@ -1,0 +1,21 @@
+// ternd's /metrics (Prometheus text exposition format 0.0.4) and /readyz, from the live
+// state of its modules.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "bgp/session/session.hpp"
+#include "controller/http/http_server.hpp"
+#include "controller/ternd/config.hpp"
+
+namespace tern::ternd {
+
+std::string render_metrics(const Config& config, const bgp::session::Speaker& speaker,
+                           std::chrono::steady_clock::time_point now);
+
+// Ready when every peer marked `required` is Established, and — when any static peer is
+// configured — at least one session is. 503 names what is missing.
+http::Reply readiness(const Config& config, const bgp::session::Speaker& speaker);
+
+}  // namespace tern::ternd
