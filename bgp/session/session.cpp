@@ -247,6 +247,7 @@ void Session::disconnect() {
   status_.local.reset();
   status_.remote.reset();
   status_.write_queue_bytes = 0;
+  over_high_water_ = false;
 }
 
 void Session::accept(tcp::socket socket) {
@@ -356,6 +357,7 @@ void Session::on_message(std::span<const uint8_t> message) {
     // if this one loses, it ends here (before our KEEPALIVE confirms it).
     if (rival_ && !resolve_collision(n.peer_id)) return;
     conn_->decode_ctx = n.decode_context(!config_.expect.internal);
+    encode_ctx_ = n.encode_context(!config_.expect.internal);
     status_.negotiated = n;
     feed(fsm::Event::kBgpOpen, fsm::OpenReceived{open->hold_time});
   } else if (std::holds_alternative<wire::Keepalive>(d.message)) {
@@ -373,8 +375,19 @@ void Session::on_message(std::span<const uint8_t> message) {
     bool version = n->code == static_cast<uint8_t>(wire::ErrorCode::kOpenMessage) &&
                    n->subcode == wire::open_error::kUnsupportedVersion;
     feed(version ? fsm::Event::kNotifMsgVerErr : fsm::Event::kNotifMsg);
+  } else if (auto* refresh = std::get_if<wire::RouteRefresh>(&d.message)) {
+    if (callbacks_.on_route_refresh && fsm_.state() == fsm::State::kEstablished) {
+      callbacks_.on_route_refresh(*this, *refresh);
+    }
   }
-  // ROUTE-REFRESH: answered once the RIB exists (the RIB issue); counted above.
+}
+
+bool Session::send_updates(std::vector<std::vector<uint8_t>> messages, uint64_t prefixes) {
+  if (!established() || !conn_) return false;
+  status_.updates_out += messages.size();
+  status_.prefixes_out += prefixes;
+  for (auto& m : messages) send(std::move(m));
+  return true;
 }
 
 void Session::hold_rival(tcp::socket socket) {
@@ -447,6 +460,7 @@ void Session::send(std::vector<uint8_t> bytes) {
   conn_->out_bytes += bytes.size();
   status_.write_queue_bytes = conn_->out_bytes;
   conn_->out.push_back(std::move(bytes));
+  if (conn_->out_bytes >= kHighWater) over_high_water_ = true;
   if (conn_->out_bytes > config_.max_write_queue) {
     // The peer has stopped reading. Dropping it here keeps one stuck peer from holding
     // ever more of the node's memory; its hold timer would not notice while it sends.
@@ -470,6 +484,11 @@ void Session::write_next(const std::shared_ptr<Connection>& c) {
                       }
                       c->out_bytes -= n;
                       status_.write_queue_bytes = c->out_bytes;
+                      if (over_high_water_ && c->out_bytes < kLowWater) {
+                        over_high_water_ = false;
+                        if (callbacks_.on_drained) callbacks_.on_drained(*this);
+                        if (c != conn_) return;
+                      }
                       c->out.pop_front();
                       if (c->out.empty()) {
                         c->writing = false;
@@ -503,7 +522,9 @@ Speaker::Speaker(asio::io_context& io, std::vector<PeerConfig> peers, Session::C
 }
 
 Session::Callbacks Speaker::session_callbacks() {
-  return {[this](Session& s, fsm::State from, fsm::State to) { on_state(s, from, to); }, callbacks_.on_update};
+  Session::Callbacks c = callbacks_;
+  c.on_state = [this](Session& s, fsm::State from, fsm::State to) { on_state(s, from, to); };
+  return c;
 }
 
 Status Speaker::set_listener_keys(const std::vector<PeerConfig>& peers, const std::vector<DynamicRange>& ranges,

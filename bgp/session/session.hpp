@@ -69,7 +69,16 @@ class Session {
     std::function<void(Session& session, fsm::State from, fsm::State to)> on_state;
     // Called for each UPDATE that decoded (with its RFC 7606 verdict).
     std::function<void(Session& session, const wire::Decoded& update)> on_update;
+    // A ROUTE-REFRESH request (or an RFC 7313 BoRR/EoRR marker) from the peer.
+    std::function<void(Session& session, const wire::RouteRefresh& request)> on_route_refresh;
+    // The write queue, once over the high-water mark, fell below the low one: the
+    // Adj-RIB-Out may hand over more (it pulls, so a slow peer holds nobody's memory).
+    std::function<void(Session& session)> on_drained;
   };
+
+  // Queue thresholds for on_drained.
+  static constexpr size_t kHighWater = 1 << 20;
+  static constexpr size_t kLowWater = 256 << 10;
 
   Session(asio::io_context& io, PeerConfig config, Callbacks callbacks);
   ~Session();
@@ -85,6 +94,15 @@ class Session {
 
   const PeerConfig& config() const { return config_; }
   const SessionStatus& status() const { return status_; }
+  bool established() const { return status_.state == fsm::State::kEstablished; }
+
+  // How to encode what we send this peer (valid while Established).
+  const wire::Context& encode_context() const { return encode_ctx_; }
+  // Queues encoded UPDATEs (or ROUTE-REFRESH) while Established; `prefixes` counts the
+  // NLRI they announce. False when the session is not Established (nothing is queued).
+  // True with writable() false asks the caller to wait for on_drained.
+  bool send_updates(std::vector<std::vector<uint8_t>> messages, uint64_t prefixes);
+  bool writable() const { return status_.write_queue_bytes < kHighWater; }
 
  private:
   void feed(fsm::Event e, const fsm::OpenReceived& open = {}, const std::optional<fsm::Notification>& error = {});
@@ -119,6 +137,8 @@ class Session {
   SessionStatus status_;
   std::shared_ptr<Connection> conn_;   // the session's connection, if any
   std::shared_ptr<Connection> rival_;  // a colliding incoming connection awaiting its OPEN
+  wire::Context encode_ctx_;
+  bool over_high_water_ = false;
   asio::steady_timer rival_timer_;
   std::array<asio::steady_timer, 5> timers_;
   // Timer handlers check it: a cancelled timer whose handler was already queued still
