@@ -89,6 +89,7 @@ inline constexpr uint8_t kUnexpectedInOpenConfirm = 2;
 inline constexpr uint8_t kUnexpectedInEstablished = 3;
 }  // namespace fsm_error
 namespace cease {  // RFC 4486
+inline constexpr uint8_t kMaximumPrefixesReached = 1;
 inline constexpr uint8_t kAdministrativeShutdown = 2;
 inline constexpr uint8_t kPeerDeconfigured = 3;
 inline constexpr uint8_t kAdministrativeReset = 4;

@@ -1,5 +1,6 @@
 // ternctl: the operator's CLI. Subcommands:
 //   peers [PEER]  the node's BGP sessions (from ternd's admin socket), readable or --json
+//   rib [PREFIX]  the Loc-RIB with every candidate path, readable or --json
 //   decode FILE   MRT dumps and raw BGP message streams, readable or --json
 #include <CLI/CLI.hpp>
 
@@ -55,6 +56,23 @@ std::optional<tern::admin::Response> ask_ternd(const std::string& socket, const 
   return std::move(*response);
 }
 
+int run_rib(const std::string& socket, const std::string& prefix, bool json) {
+  tern::admin::Request request;
+  request.mutable_rib()->set_prefix(prefix);
+  auto response = ask_ternd(socket, request);
+  if (!response) return 1;
+  if (json) {
+    std::cout << tern::ctl::rib_json(response->rib()) << '\n';
+  } else {
+    tern::ctl::print_rib(response->rib(), std::cout);
+  }
+  if (!prefix.empty() && response->rib().routes_size() == 0) {
+    std::cerr << "ternctl: no route for " << prefix << '\n';
+    return 1;
+  }
+  return 0;
+}
+
 int run_peers(const std::string& socket, const std::string& peer, bool json) {
   tern::admin::Request request;
   request.mutable_peers();
@@ -106,12 +124,20 @@ int main(int argc, char** argv) {
   peers->add_flag("--json", peers_json, "the admin API's reply as JSON");
   peers->add_option("--socket", socket, "ternd's admin socket")->capture_default_str();
 
+  std::string rib_prefix;
+  bool rib_json = false;
+  auto* rib = app.add_subcommand("rib", "The Loc-RIB: every path, the best first, and why the others lost");
+  rib->add_option("prefix", rib_prefix, "one prefix, or an address (the most specific route covering it)");
+  rib->add_flag("--json", rib_json, "the admin API's reply as JSON");
+  rib->add_option("--socket", socket, "ternd's admin socket")->capture_default_str();
+
   if (argc < 2) {  // no subcommand: show what there is
     std::cerr << app.help();
     return 2;
   }
   CLI11_PARSE(app, argc, argv);
   if (peers->parsed()) return run_peers(socket, peer, peers_json);
+  if (rib->parsed()) return run_rib(socket, rib_prefix, rib_json);
   if (decode->parsed()) {
     // A raw stream has no OPEN context of its own: by default decode it as a modern
     // session does (4-octet AS, extended messages and next hops allowed).

@@ -84,14 +84,44 @@ void print_peer_detail(const admin::Peer& p, std::ostream& out) {
   out << fmt::format("  Last error: {}\n", p.last_error().empty() ? "none" : p.last_error());
 }
 
-std::string peers_json(const admin::PeersReply& reply) {
+void print_rib(const admin::RibReply& r, std::ostream& out) {
+  out << fmt::format("{} IPv4 and {} IPv6 prefixes, {} paths, {} attribute sets\n\n", r.ipv4_prefixes(),
+                     r.ipv6_prefixes(), r.paths(), r.attribute_sets());
+  out << fmt::format("   {:<28} {:<26} {:<16} {:>7} {:>6}  {:<10} {}\n", "Prefix", "Next hop", "Peer", "LocPrf",
+                     "MED", "Origin", "AS path");
+  for (const auto& route : r.routes()) {
+    bool first = true;
+    for (const auto& p : route.paths()) {
+      const char* mark = p.best() ? "*>" : p.multipath() ? "*=" : "* ";
+      out << fmt::format("{} {:<28} {:<26} {:<16} {:>7} {:>6}  {:<10} {}{}\n", mark, first ? route.prefix() : "",
+                         p.next_hop().empty() ? "-" : p.next_hop(), p.peer(),
+                         p.has_local_pref() ? std::to_string(p.local_pref()) : "-",
+                         p.has_med() ? std::to_string(p.med()) : "-", p.origin(),
+                         p.as_path().empty() ? "-" : p.as_path(),
+                         p.not_best_because().empty() ? "" : "  (lost: " + p.not_best_because() + ")");
+      first = false;
+    }
+  }
+}
+
+namespace {
+
+std::string to_json(const google::protobuf::Message& m) {
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
   options.always_print_primitive_fields = true;
   options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(reply, &json, options);
+  (void)google::protobuf::util::MessageToJsonString(m, &json, options);
   return json;
+}
+
+}  // namespace
+
+std::string rib_json(const admin::RibReply& reply) { return to_json(reply); }
+
+std::string peers_json(const admin::PeersReply& reply) {
+  return to_json(reply);
 }
 
 }  // namespace tern::ctl

@@ -16,6 +16,11 @@ void print_peer_detail(const admin::Peer& peer, std::ostream& out);
 // The reply in protobuf's JSON mapping (field names as in the .proto).
 std::string peers_json(const admin::PeersReply& reply);
 
+// ternctl rib: the Loc-RIB, one line per path, as `show bgp ipv4 unicast` prints it
+// (*> best, *= multipath, * another candidate, with why it lost).
+void print_rib(const admin::RibReply& reply, std::ostream& out);
+std::string rib_json(const admin::RibReply& reply);
+
 // "3d04h", "01:02:03", "never": durations as routers print them.
 std::string format_duration(uint64_t seconds);
 

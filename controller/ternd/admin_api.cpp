@@ -25,6 +25,59 @@ void fill(admin::Negotiated& out, const bgp::fsm::Negotiated& n) {
 
 }  // namespace
 
+admin::RibReply rib_reply(const bgp::rib::Rib& rib, const admin::RibRequest& request) {
+  admin::RibReply reply;
+  reply.set_ipv4_prefixes(rib.prefixes(Family::kIpv4));
+  reply.set_ipv6_prefixes(rib.prefixes(Family::kIpv6));
+  reply.set_paths(rib.paths());
+  reply.set_attribute_sets(rib.attribute_sets());
+  std::optional<Prefix> only;
+  if (!request.prefix().empty()) {
+    auto p = Prefix::parse(request.prefix());
+    if (!p) {
+      // An address: the most specific route that covers it, as `ip route get` does.
+      auto a = IpAddress::parse(request.prefix());
+      if (!a) return reply;
+      for (int len = a->max_prefix_length(); len >= 0 && !only; --len) {
+        Prefix candidate(a->masked(len), len);
+        if (!rib.view(candidate).empty()) only = candidate;
+      }
+      if (!only) return reply;
+    } else {
+      only = *p;
+    }
+  }
+  static const char* origins[] = {"igp", "egp", "incomplete"};
+  for (const auto& r : rib.view(only)) {
+    auto& route = *reply.add_routes();
+    route.set_prefix(r.prefix.to_string());
+    for (const auto& p : r.paths) {
+      const auto& a = *p.attrs;
+      auto& path = *route.add_paths();
+      path.set_peer(p.peer);
+      if (p.peer != "local") path.set_peer_address(p.peer_address.to_string());
+      if (a.mp_reach && !a.mp_reach->next_hop.is_unspecified()) {
+        path.set_next_hop(a.mp_reach->next_hop.to_string());
+      } else if (a.next_hop) {
+        path.set_next_hop(a.next_hop->to_string());
+      }
+      if (a.as_path) path.set_as_path(bgp::wire::to_string(*a.as_path));
+      if (a.origin) path.set_origin(origins[static_cast<int>(*a.origin)]);
+      if (a.local_pref) path.set_local_pref(*a.local_pref);
+      if (a.med) path.set_med(*a.med);
+      for (auto c : a.communities) path.add_communities(bgp::wire::community_to_string(c));
+      for (const auto& c : a.large_communities) path.add_large_communities(bgp::wire::large_community_to_string(c));
+      if (a.originator_id) path.set_originator_id(bgp::wire::bgp_id_to_string(*a.originator_id));
+      for (auto c : a.cluster_list) path.add_cluster_list(bgp::wire::bgp_id_to_string(c));
+      path.set_best(p.best);
+      path.set_multipath(p.multipath);
+      if (!p.best) path.set_not_best_because(std::string(bgp::rib::to_string(p.lost_because)));
+      path.set_path_id(p.path_id);
+    }
+  }
+  return reply;
+}
+
 admin::PeersReply peers_reply(const Config& config, const bgp::session::Speaker& speaker,
                               std::chrono::steady_clock::time_point now) {
   admin::PeersReply reply;

@@ -3,11 +3,14 @@
 
 #include <chrono>
 
+#include "bgp/rib/rib.hpp"
 #include "bgp/session/session.hpp"
 #include "controller/ternd/config.hpp"
 #include "proto/admin.pb.h"
 
 namespace tern::ternd {
+
+admin::RibReply rib_reply(const bgp::rib::Rib& rib, const admin::RibRequest& request);
 
 admin::PeersReply peers_reply(const Config& config, const bgp::session::Speaker& speaker,
                               std::chrono::steady_clock::time_point now);

@@ -4,7 +4,10 @@
 
 #include "controller/http/http_server.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <map>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -96,7 +99,8 @@ std::string read_file(const std::string& path) {
 
 // The settings a peer and a peer template share.
 const std::set<std::string> kPeerSettings{"remote_as", "port",   "passive",  "hold_time", "connect_retry",
-                                          "password",  "password_file", "source", "multihop", "gtsm", "families"};
+                                          "password",  "password_file", "source", "multihop", "gtsm", "families",
+                                          "route_reflector_client", "import", "export"};
 
 // A peer's keys, falling back to its template's: a value is read, and its errors are
 // reported, where it is written.
@@ -223,6 +227,160 @@ Result<bgp::session::PeerConfig> read_peer(const Reader& r, const PeerNode& n, c
   return p;
 }
 
+Result<Prefix> prefix(const Reader& r, const YAML::Node& n, const std::string& key) {
+  auto text = r.string(n, key);
+  if (!text) return text.error();
+  auto p = Prefix::parse(*text);
+  if (!p) return r.error(n, key, p.error().message);
+  if (p->address() != p->address().masked(p->length())) {
+    return r.error(n, key, "'" + *text + "' has host bits set (did you mean " + Prefix(p->address().masked(p->length()), p->length()).to_string() + "?)");
+  }
+  return *p;
+}
+
+Result<std::vector<Prefix>> prefixes(const Reader& r, const YAML::Node& n, const std::string& key) {
+  if (!n.IsSequence()) return r.error(n, key, "must be a list of prefixes");
+  std::vector<Prefix> out;
+  for (const auto& item : n) {
+    auto p = prefix(r, item, key);
+    if (!p) return p.error();
+    out.push_back(*p);
+  }
+  return out;
+}
+
+// "65001:100", or a well-known name (RFC 1997).
+Result<uint32_t> community(const Reader& r, const YAML::Node& n, const std::string& key) {
+  auto text = r.string(n, key);
+  if (!text) return text.error();
+  static const std::map<std::string, uint32_t> names{{"no-export", wire::community::kNoExport},
+                                                     {"no-advertise", wire::community::kNoAdvertise},
+                                                     {"graceful-shutdown", wire::community::kGracefulShutdown}};
+  if (auto it = names.find(*text); it != names.end()) return it->second;
+  unsigned a = 0, b = 0;
+  char tail = 0;
+  if (std::sscanf(text->c_str(), "%u:%u%c", &a, &b, &tail) == 2 && a <= 0xffff && b <= 0xffff) return a << 16 | b;
+  return r.error(n, key, "'" + *text + "' is not a community (ASN:VALUE, or no-export, no-advertise, graceful-shutdown)");
+}
+
+Result<wire::LargeCommunity> large_community(const Reader& r, const YAML::Node& n, const std::string& key) {
+  auto text = r.string(n, key);
+  if (!text) return text.error();
+  unsigned long a = 0, b = 0, c = 0;
+  char tail = 0;
+  if (std::sscanf(text->c_str(), "%lu:%lu:%lu%c", &a, &b, &c, &tail) == 3 && a <= 0xffffffff && b <= 0xffffffff &&
+      c <= 0xffffffff) {
+    return wire::LargeCommunity{static_cast<uint32_t>(a), static_cast<uint32_t>(b), static_cast<uint32_t>(c)};
+  }
+  return r.error(n, key, "'" + *text + "' is not a large community (GLOBAL:LOCAL1:LOCAL2)");
+}
+
+// A peer's role and policies. Import defaults to the cluster's pools, any length within
+// them, never the node's own blocks; export to the node's own blocks only.
+Result<PeerPolicy> read_policy(const Reader& r, const PeerNode& n, const Config& node) {
+  PeerPolicy p;
+  if (n["route_reflector_client"]) {
+    auto v = r.boolean(n["route_reflector_client"], n.path("route_reflector_client"));
+    if (!v) return v.error();
+    p.rr_client = *v;
+  }
+  p.import.deny = node.blocks;
+  for (const auto& pool : node.pools) p.import.allow.push_back({pool, pool.length(), pool.address().max_prefix_length()});
+  if (const auto im = n["import"]) {
+    std::string path = n.path("import");
+    if (auto st = r.keys(im, path, {"allow", "accept_default_route", "max_prefixes", "max_prefix_action"}); !st) {
+      return st.error();
+    }
+    if (const auto allow = im["allow"]) {
+      if (!allow.IsSequence()) return r.error(allow, path + ".allow", "must be a list");
+      p.import.allow.clear();
+      for (const auto& a : allow) {
+        if (auto st = r.keys(a, path + ".allow", {"prefix", "min_length", "max_length"}); !st) return st.error();
+        if (!a["prefix"]) return r.error(a, path + ".allow.prefix", "required");
+        auto within = prefix(r, a["prefix"], path + ".allow.prefix");
+        if (!within) return within.error();
+        int max = within->address().max_prefix_length();
+        bgp::rib::ImportPolicy::Allow entry{*within, within->length(), max};
+        if (a["min_length"]) {
+          auto v = r.number(a["min_length"], path + ".allow.min_length", 0, static_cast<uint64_t>(max));
+          if (!v) return v.error();
+          entry.min_length = static_cast<int>(*v);
+        }
+        if (a["max_length"]) {
+          auto v = r.number(a["max_length"], path + ".allow.max_length", static_cast<uint64_t>(entry.min_length),
+                            static_cast<uint64_t>(max));
+          if (!v) return v.error();
+          entry.max_length = static_cast<int>(*v);
+        }
+        p.import.allow.push_back(entry);
+      }
+    }
+    if (im["accept_default_route"]) {
+      auto v = r.boolean(im["accept_default_route"], path + ".accept_default_route");
+      if (!v) return v.error();
+      p.import.accept_default_route = *v;
+      if (*v) {
+        p.import.allow.push_back({*Prefix::parse("0.0.0.0/0"), 0, 0});
+        p.import.allow.push_back({*Prefix::parse("::/0"), 0, 0});
+      }
+    }
+    if (im["max_prefixes"]) {
+      auto v = r.number(im["max_prefixes"], path + ".max_prefixes", 1, 100000000);
+      if (!v) return v.error();
+      p.import.max_prefixes = static_cast<uint32_t>(*v);
+    }
+    if (im["max_prefix_action"]) {
+      auto v = r.string(im["max_prefix_action"], path + ".max_prefix_action");
+      if (!v) return v.error();
+      if (*v != "warn" && *v != "teardown") return r.error(im["max_prefix_action"], path + ".max_prefix_action", "warn or teardown");
+      p.import.max_prefix_teardown = *v == "teardown";
+    }
+  }
+  if (const auto ex = n["export"]) {
+    std::string path = n.path("export");
+    if (auto st = r.keys(ex, path, {"local", "learned", "next_hop_self", "communities", "large_communities", "prepend",
+                                    "med", "local_pref"});
+        !st) {
+      return st.error();
+    }
+    for (auto [key, field] : {std::pair{"local", &p.exports.local}, std::pair{"learned", &p.exports.learned},
+                              std::pair{"next_hop_self", &p.exports.next_hop_self}}) {
+      if (!ex[key]) continue;
+      auto v = r.boolean(ex[key], path + "." + key);
+      if (!v) return v.error();
+      *field = *v;
+    }
+    if (const auto cs = ex["communities"]) {
+      if (!cs.IsSequence()) return r.error(cs, path + ".communities", "must be a list");
+      for (const auto& c : cs) {
+        auto v = community(r, c, path + ".communities");
+        if (!v) return v.error();
+        p.exports.communities.push_back(*v);
+      }
+    }
+    if (const auto cs = ex["large_communities"]) {
+      if (!cs.IsSequence()) return r.error(cs, path + ".large_communities", "must be a list");
+      for (const auto& c : cs) {
+        auto v = large_community(r, c, path + ".large_communities");
+        if (!v) return v.error();
+        p.exports.large_communities.push_back(*v);
+      }
+    }
+    if (ex["prepend"]) {
+      auto v = r.number(ex["prepend"], path + ".prepend", 0, 10);
+      if (!v) return v.error();
+      p.exports.prepend = static_cast<uint32_t>(*v);
+    }
+    for (auto [key, field] : {std::pair{"med", &p.exports.med}, std::pair{"local_pref", &p.exports.local_pref}}) {
+      if (!ex[key]) continue;
+      auto v = r.number(ex[key], path + "." + key, 0, 0xffffffff);
+      if (!v) return v.error();
+      *field = static_cast<uint32_t>(*v);
+    }
+  }
+  return p;
+}
+
 }  // namespace
 
 Result<wire::Asn> parse_asn(const std::string& text) {
@@ -253,15 +411,15 @@ Result<Config> load_config(const std::string& path) {
     return make_error(Errc::kInvalidArgument, path + ":" + std::to_string(e.mark.line + 1) + ":" +
                                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
-  if (auto st = r.keys(root, "", {"node", "bgp", "peers", "peer_templates", "dynamic_neighbors", "admin", "http",
-                                  "log_level"});
+  if (auto st = r.keys(root, "", {"node", "pools", "bgp", "peers", "peer_templates", "dynamic_neighbors", "admin",
+                                  "http", "log_level"});
       !st) {
     return st.error();
   }
   Config c;
   const auto& node = root["node"];
   if (!node) return r.error(root, "node", "required");
-  if (auto st = r.keys(node, "node", {"name", "router_id", "as"}); !st) return st.error();
+  if (auto st = r.keys(node, "node", {"name", "router_id", "as", "blocks"}); !st) return st.error();
   for (const char* key : {"name", "router_id", "as"}) {
     if (!node[key]) return r.error(node, std::string("node.") + key, "required");
   }
@@ -275,14 +433,48 @@ Result<Config> load_config(const std::string& path) {
   auto as = r.asn(node["as"], "node.as");
   if (!as) return as.error();
   c.asn = *as;
+  if (node["blocks"]) {
+    auto blocks = prefixes(r, node["blocks"], "node.blocks");
+    if (!blocks) return blocks.error();
+    c.blocks = *blocks;
+  }
+  if (root["pools"]) {
+    auto pools = prefixes(r, root["pools"], "pools");
+    if (!pools) return pools.error();
+    c.pools = *pools;
+  }
+  for (const auto& b : c.blocks) {
+    if (!c.pools.empty() && std::none_of(c.pools.begin(), c.pools.end(), [&](const Prefix& p) { return p.contains(b); })) {
+      return r.error(node["blocks"], "node.blocks", b.to_string() + " is in none of the pools");
+    }
+  }
 
   uint16_t hold_time = 90;
   uint32_t connect_retry = 5;
   if (const auto& bgp = root["bgp"]) {
     if (auto st = r.keys(bgp, "bgp", {"listen_port", "listen_addresses", "hold_time", "connect_retry",
-                                      "dynamic_neighbor_limit"});
+                                      "dynamic_neighbor_limit", "cluster_id", "max_paths", "multipath_relax",
+                                      "always_compare_med"});
         !st) {
       return st.error();
+    }
+    if (bgp["cluster_id"]) {
+      auto id = r.address(bgp["cluster_id"], "bgp.cluster_id");
+      if (!id) return id.error();
+      if (!id->is_v4()) return r.error(bgp["cluster_id"], "bgp.cluster_id", "must be an IPv4 address (a 32-bit ID)");
+      c.cluster_id = id->v4_host_order();
+    }
+    if (bgp["max_paths"]) {
+      auto v = r.number(bgp["max_paths"], "bgp.max_paths", 1, 64);
+      if (!v) return v.error();
+      c.decision.max_paths = *v;
+    }
+    for (auto [key, field] : {std::pair{"multipath_relax", &c.decision.multipath_relax},
+                              std::pair{"always_compare_med", &c.decision.always_compare_med}}) {
+      if (!bgp[key]) continue;
+      auto v = r.boolean(bgp[key], std::string("bgp.") + key);
+      if (!v) return v.error();
+      *field = *v;
     }
     if (bgp["dynamic_neighbor_limit"]) {
       auto limit = r.number(bgp["dynamic_neighbor_limit"], "bgp.dynamic_neighbor_limit", 0, 100000);
@@ -347,6 +539,9 @@ Result<Config> load_config(const std::string& path) {
       auto p = read_peer(r, PeerNode(peers[i], tmpl->first, path, tmpl->second), *address, c, hold_time,
                          connect_retry);
       if (!p) return p.error();
+      auto policy = read_policy(r, PeerNode(peers[i], tmpl->first, path, tmpl->second), c);
+      if (!policy) return policy.error();
+      c.peer_policies.push_back(std::move(*policy));
       if (peers[i]["required"]) {
         auto required = r.boolean(peers[i]["required"], path + ".required");
         if (!required) return required.error();
@@ -378,6 +573,9 @@ Result<Config> load_config(const std::string& path) {
       auto p = read_peer(r, PeerNode(YAML::Node(YAML::NodeType::Map), tmpl->first, path, tmpl->second),
                          range->address(), c, hold_time, connect_retry);
       if (!p) return p.error();
+      auto policy = read_policy(r, PeerNode(YAML::Node(YAML::NodeType::Map), tmpl->first, path, tmpl->second), c);
+      if (!policy) return policy.error();
+      c.range_policies.push_back(std::move(*policy));
       c.dynamic_neighbors.push_back({*range, n["template"].Scalar(), std::move(*p)});
     }
   }

@@ -6,10 +6,18 @@
 #include <string>
 #include <vector>
 
+#include "bgp/rib/rib.hpp"
 #include "bgp/session/session.hpp"
 #include "common/result.hpp"
 
 namespace tern::ternd {
+
+// What the RIB needs of a peer beyond its session: its role and its policies.
+struct PeerPolicy {
+  bool rr_client = false;
+  bgp::rib::ImportPolicy import;
+  bgp::rib::ExportPolicy exports;
+};
 
 struct Config {
   std::string node_name;
@@ -17,7 +25,13 @@ struct Config {
   bgp::wire::Asn asn = 0;
   uint16_t listen_port = 179;
   std::vector<IpAddress> listen_addresses;  // empty: every address, IPv4 and IPv6
+  std::vector<Prefix> blocks;  // the node's Pod CIDRs: announced, never learned
+  std::vector<Prefix> pools;   // the cluster's Pod pools: what peers may announce by default
+  uint32_t cluster_id = 0;     // route reflection (RFC 4456); 0: the router ID
+  bgp::rib::DecisionOptions decision{false, 4, true};
   std::vector<bgp::session::PeerConfig> peers;
+  std::vector<PeerPolicy> peer_policies;   // by index of peers
+  std::vector<PeerPolicy> range_policies;  // by index of dynamic_neighbors
   std::vector<IpAddress> required_peers;  // ternd is not ready (/readyz) until these are up
   std::vector<bgp::session::DynamicRange> dynamic_neighbors;
   size_t dynamic_neighbor_limit = 1000;

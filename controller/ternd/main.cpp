@@ -16,6 +16,7 @@
 #include "controller/ternd/admin_api.hpp"
 #include "controller/ternd/config.hpp"
 #include "controller/ternd/metrics.hpp"
+#include "controller/ternd/node.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"ternd — the tern node controller"};
@@ -46,20 +47,25 @@ int main(int argc, char** argv) {
 
   namespace asio = boost::asio;
   asio::io_context io;
-  std::vector<asio::ip::tcp::endpoint> listen;
-  if (config->listen_addresses.empty()) {
-    listen = {{asio::ip::tcp::v4(), config->listen_port}, {asio::ip::tcp::v6(), config->listen_port}};
-  }
-  for (const auto& a : config->listen_addresses) {
-    listen.emplace_back(asio::ip::make_address(a.to_string()), config->listen_port);
-  }
-  tern::bgp::session::Speaker speaker(io, config->peers, {}, listen, config->dynamic_neighbors,
-                                      config->dynamic_neighbor_limit);
+  // Best-path changes go to the kernel once the routing module is wired in; today they
+  // are counted (metrics) and logged at debug level.
+  tern::ternd::Node node(io, *config, [](const tern::bgp::rib::BestChange& c) {
+    if (spdlog::should_log(spdlog::level::debug)) {
+      std::string via;
+      for (const auto& nh : c.next_hops) via += " " + nh.to_string();
+      spdlog::debug("best path {}: {}", c.prefix.to_string(),
+                    c.local ? "local" : (via.empty() ? "gone" : "via" + via));
+    }
+  });
   tern::admin::AdminServer admin(io, config->admin_socket, [&](const tern::admin::Request& request) {
     tern::admin::Response response;
+    auto now = std::chrono::steady_clock::now();
     switch (request.what_case()) {
       case tern::admin::Request::kPeers:
-        *response.mutable_peers() = tern::ternd::peers_reply(*config, speaker, std::chrono::steady_clock::now());
+        *response.mutable_peers() = tern::ternd::peers_reply(node.config(), node.speaker(), now);
+        break;
+      case tern::admin::Request::kRib:
+        *response.mutable_rib() = tern::ternd::rib_reply(node.rib(), request.rib());
         break;
       default:
         response.mutable_error()->set_message("this ternd does not know the request (a newer ternctl?)");
@@ -75,10 +81,10 @@ int main(int argc, char** argv) {
     http.emplace(io, *tern::http::parse_endpoint(config->http_listen), [&](const std::string& path) {
       if (path == "/metrics") {
         return tern::http::Reply{200, "text/plain; version=0.0.4; charset=utf-8",
-                                 tern::ternd::render_metrics(*config, speaker, std::chrono::steady_clock::now())};
+                                 tern::ternd::render_metrics(node, std::chrono::steady_clock::now())};
       }
       if (path == "/healthz") return tern::http::Reply{200, "text/plain; charset=utf-8", "ok\n"};
-      if (path == "/readyz") return tern::ternd::readiness(*config, speaker);
+      if (path == "/readyz") return tern::ternd::readiness(node.config(), node.speaker());
       return tern::http::Reply{404, "text/plain; charset=utf-8", "/metrics, /healthz, /readyz\n"};
     });
     if (auto st = http->start(); !st) {
@@ -86,12 +92,12 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  if (auto st = speaker.start(); !st) {
+  if (auto st = node.start(); !st) {
     spdlog::critical("{}", st.error().message);
     return 1;
   }
-  spdlog::info("ternd {} AS {} router-id {}: {} peers", config->node_name, config->asn, config->router_id.to_string(),
-               config->peers.size());
+  spdlog::info("ternd {} AS {} router-id {}: {} peers, {} blocks announced", config->node_name, config->asn,
+               config->router_id.to_string(), config->peers.size(), config->blocks.size());
 
   // SIGHUP: read the file again and apply what changed to the peers; a file with a
   // mistake is refused whole and the running configuration stays.
@@ -109,15 +115,9 @@ int main(int argc, char** argv) {
           spdlog::warn("SIGHUP: the node's AS, router ID, listening addresses and admin socket change only on a "
                        "restart; the peers are reloaded");
         }
-        if (auto st = speaker.reconfigure(fresh->peers, fresh->dynamic_neighbors, fresh->dynamic_neighbor_limit); !st) {
-          spdlog::error("SIGHUP: {}", st.error().message);
-        }
-        config->peers = fresh->peers;
-        config->required_peers = fresh->required_peers;
-        config->dynamic_neighbors = fresh->dynamic_neighbors;
-        config->dynamic_neighbor_limit = fresh->dynamic_neighbor_limit;
-        spdlog::info("SIGHUP: configuration reloaded: {} peers, {} dynamic neighbour ranges", config->peers.size(),
-                     config->dynamic_neighbors.size());
+        if (auto st = node.reload(*fresh); !st) spdlog::error("SIGHUP: {}", st.error().message);
+        spdlog::info("SIGHUP: configuration reloaded: {} peers, {} dynamic neighbour ranges", fresh->peers.size(),
+                     fresh->dynamic_neighbors.size());
       }
       wait_for_hangup();
     });
@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
     spdlog::info("signal {}: shutting down", sig);
     hangup.cancel();
     if (http) http->stop();
-    speaker.stop("ternd shutting down");
+    node.stop("ternd shutting down");
     admin.stop();
     // Give the NOTIFICATIONs a moment to leave (the sockets linger until the peers close).
     auto deadline = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));

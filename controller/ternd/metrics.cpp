@@ -26,7 +26,7 @@ class Writer {
     out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
   }
   void sample(const char* name, const std::string& labels, double value) {
-    out_ += fmt::format("{}{{{}}} {}\n", name, labels, value);
+    out_ += labels.empty() ? fmt::format("{} {}\n", name, value) : fmt::format("{}{{{}}} {}\n", name, labels, value);
   }
   std::string take() { return std::move(out_); }
 
@@ -36,9 +36,10 @@ class Writer {
 
 }  // namespace
 
-std::string render_metrics(const Config& config, const bgp::session::Speaker& speaker,
-                           std::chrono::steady_clock::time_point now) {
+std::string render_metrics(const Node& node, std::chrono::steady_clock::time_point now) {
   using bgp::fsm::State;
+  const Config& config = node.config();
+  const auto& speaker = node.speaker();
   Writer w;
   w.family("tern_info", "gauge", "The node: name, AS and router ID.");
   w.sample("tern_info",
@@ -95,6 +96,16 @@ std::string render_metrics(const Config& config, const bgp::session::Speaker& sp
     w.sample("tern_bgp_peer_uptime_seconds", labels(*s),
              up ? std::chrono::duration<double>(now - s->status().since).count() : 0);
   }
+  const auto& rib = node.rib();
+  w.family("tern_rib_prefixes", "gauge", "Prefixes in the Loc-RIB.");
+  w.sample("tern_rib_prefixes", "family=\"ipv4\"", double(rib.prefixes(Family::kIpv4)));
+  w.sample("tern_rib_prefixes", "family=\"ipv6\"", double(rib.prefixes(Family::kIpv6)));
+  w.family("tern_rib_paths", "gauge", "Paths in every Adj-RIB-In and the node's own.");
+  w.sample("tern_rib_paths", "", double(rib.paths()));
+  w.family("tern_rib_attribute_sets", "gauge", "Distinct path attribute sets (interned).");
+  w.sample("tern_rib_attribute_sets", "", double(rib.attribute_sets()));
+  w.family("tern_rib_best_path_changes_total", "counter", "Best-path changes handed to the routing module.");
+  w.sample("tern_rib_best_path_changes_total", "", double(node.best_changes()));
   return w.take();
 }
 

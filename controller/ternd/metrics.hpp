@@ -8,11 +8,11 @@
 #include "bgp/session/session.hpp"
 #include "controller/http/http_server.hpp"
 #include "controller/ternd/config.hpp"
+#include "controller/ternd/node.hpp"
 
 namespace tern::ternd {
 
-std::string render_metrics(const Config& config, const bgp::session::Speaker& speaker,
-                           std::chrono::steady_clock::time_point now);
+std::string render_metrics(const Node& node, std::chrono::steady_clock::time_point now);
 
 // Ready when every peer marked `required` is Established, and — when any static peer is
 // configured — at least one session is. 503 names what is missing.

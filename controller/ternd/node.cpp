@@ -1,0 +1,177 @@
+#include "controller/ternd/node.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "bgp/wire/format.hpp"
+
+namespace tern::ternd {
+
+namespace asio = boost::asio;
+using bgp::fsm::State;
+
+namespace {
+
+std::vector<asio::ip::tcp::endpoint> listen_endpoints(const Config& c) {
+  std::vector<asio::ip::tcp::endpoint> out;
+  if (c.listen_addresses.empty()) {
+    out = {{asio::ip::tcp::v4(), c.listen_port}, {asio::ip::tcp::v6(), c.listen_port}};
+  }
+  for (const auto& a : c.listen_addresses) out.emplace_back(asio::ip::make_address(a.to_string()), c.listen_port);
+  return out;
+}
+
+IpAddress from_asio(const asio::ip::address& a) {
+  if (a.is_v4()) return IpAddress::v4(a.to_v4().to_uint());
+  auto v6 = a.to_v6();
+  if (v6.is_v4_mapped()) return IpAddress::v4(asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_uint());
+  auto b = v6.to_bytes();
+  return IpAddress::v6(std::span<const uint8_t, 16>(b.data(), 16));
+}
+
+}  // namespace
+
+Node::Node(asio::io_context& io, Config config, BestChangeHandler on_best_change)
+    : io_(io),
+      config_(std::move(config)),
+      on_best_change_(std::move(on_best_change)),
+      rib_(bgp::rib::Options{config_.asn, config_.router_id.v4_host_order(), config_.cluster_id, config_.decision},
+           [this](const bgp::rib::BestChange& c) {
+             ++best_changes_;
+             if (on_best_change_) on_best_change_(c);
+           }) {
+  bgp::session::Session::Callbacks callbacks;
+  callbacks.on_state = [this](auto& s, State from, State to) { on_state(s, from, to); };
+  callbacks.on_update = [this](auto& s, const auto& u) { on_update(s, u); };
+  callbacks.on_route_refresh = [this](auto& s, const auto& r) { on_route_refresh(s, r); };
+  callbacks.on_drained = [this](auto&) { schedule_flush(); };
+  speaker_ = std::make_unique<bgp::session::Speaker>(io, config_.peers, callbacks, listen_endpoints(config_),
+                                                     config_.dynamic_neighbors, config_.dynamic_neighbor_limit);
+}
+
+Status Node::start() {
+  for (const auto& b : config_.blocks) rib_.announce_local(b);
+  return speaker_->start();
+}
+
+void Node::stop(const std::string& message) { speaker_->stop(message); }
+
+Status Node::reload(const Config& fresh) {
+  // The node's blocks: what went is withdrawn, what came is announced.
+  for (const auto& b : config_.blocks) {
+    if (std::find(fresh.blocks.begin(), fresh.blocks.end(), b) == fresh.blocks.end()) rib_.withdraw_local(b);
+  }
+  for (const auto& b : fresh.blocks) {
+    if (std::find(config_.blocks.begin(), config_.blocks.end(), b) == config_.blocks.end()) rib_.announce_local(b);
+  }
+  config_.blocks = fresh.blocks;
+  schedule_flush();
+  config_.peers = fresh.peers;
+  config_.peer_policies = fresh.peer_policies;
+  config_.required_peers = fresh.required_peers;
+  config_.dynamic_neighbors = fresh.dynamic_neighbors;
+  config_.range_policies = fresh.range_policies;
+  config_.dynamic_neighbor_limit = fresh.dynamic_neighbor_limit;
+  return speaker_->reconfigure(fresh.peers, fresh.dynamic_neighbors, fresh.dynamic_neighbor_limit);
+}
+
+const PeerPolicy& Node::policy_for(const bgp::session::PeerConfig& peer) const {
+  if (!peer.dynamic) {
+    for (size_t i = 0; i < config_.peers.size(); ++i) {
+      if (config_.peers[i].address == peer.address) return config_.peer_policies[i];
+    }
+  }
+  const PeerPolicy* best = nullptr;
+  int length = -1;
+  for (size_t i = 0; i < config_.dynamic_neighbors.size(); ++i) {
+    const auto& r = config_.dynamic_neighbors[i].range;
+    if (r.contains(peer.address) && r.length() > length) {
+      best = &config_.range_policies[i];
+      length = r.length();
+    }
+  }
+  return best ? *best : default_policy_;
+}
+
+void Node::on_state(bgp::session::Session& s, State from, State to) {
+  if (to == State::kEstablished) {
+    const auto& n = *s.status().negotiated;
+    const auto& policy = policy_for(s.config());
+    bgp::rib::PeerInfo info;
+    info.name = s.config().name;
+    info.address = s.config().address;
+    info.router_id = n.peer_id;
+    info.asn = n.peer_as;
+    info.internal = s.config().expect.internal;
+    info.rr_client = policy.rr_client;
+    info.encode = s.encode_context();
+    info.families = n.families;
+    if (s.status().local) {
+      IpAddress self = from_asio(s.status().local->address());
+      (self.is_v4() ? info.self_v4 : info.self_v6) = self;
+    }
+    info.import = policy.import;
+    info.exports = policy.exports;
+    in_rib_[&s] = rib_.add_peer(std::move(info));
+    schedule_flush();
+  } else if (from == State::kEstablished) {
+    if (auto it = in_rib_.find(&s); it != in_rib_.end()) {
+      rib_.remove_peer(it->second);
+      in_rib_.erase(it);
+      schedule_flush();
+    }
+  }
+}
+
+void Node::on_update(bgp::session::Session& s, const bgp::wire::Decoded& decoded) {
+  auto it = in_rib_.find(&s);
+  if (it == in_rib_.end()) return;
+  const auto& update = std::get<bgp::wire::Update>(decoded.message);
+  auto applied = rib_.apply(it->second, update, decoded.verdict);
+  if (applied.refused) {
+    spdlog::debug("peer {}: {} prefixes refused by policy or as loops", s.config().name, applied.refused);
+  }
+  if (applied.end_of_rib) spdlog::info("peer {}: End-of-RIB", s.config().name);
+  if (applied.over_limit) {
+    const auto& limit = rib_.peer(it->second).import;
+    if (limit.max_prefix_teardown) {
+      spdlog::error("peer {}: more than {} prefixes: session closed", s.config().name, limit.max_prefixes);
+      asio::post(io_, [this, session = &s] {
+        for (const auto& live : speaker_->sessions()) {
+          if (live.get() == session) live->stop("maximum prefixes reached", bgp::fsm::cease::kMaximumPrefixesReached);
+        }
+      });
+    } else {
+      spdlog::warn("peer {}: more than {} prefixes", s.config().name, limit.max_prefixes);
+    }
+  }
+  schedule_flush();
+}
+
+void Node::on_route_refresh(bgp::session::Session& s, const bgp::wire::RouteRefresh& request) {
+  auto it = in_rib_.find(&s);
+  if (it == in_rib_.end() || request.subtype != bgp::wire::RouteRefresh::kRequest) return;
+  spdlog::info("peer {}: route refresh for {}", s.config().name, bgp::wire::family_name(request.family));
+  rib_.refresh(it->second, request.family);
+  schedule_flush();
+}
+
+void Node::schedule_flush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  asio::post(io_, [this] {
+    flush_scheduled_ = false;
+    flush();
+  });
+}
+
+void Node::flush() {
+  for (const auto& s : speaker_->sessions()) {
+    auto it = in_rib_.find(s.get());
+    if (it == in_rib_.end() || !s->writable()) continue;  // a full queue: on_drained brings us back
+    uint64_t prefixes = 0;
+    auto updates = rib_.take_updates(it->second, &prefixes);
+    if (!updates.empty()) s->send_updates(std::move(updates), prefixes);
+  }
+}
+
+}  // namespace tern::ternd

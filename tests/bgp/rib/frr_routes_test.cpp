@@ -1,0 +1,122 @@
+// Routes flowing between ternd and FRR (Debian), each in its own namespace: ternd
+// announces its block, learns FRR's, refuses what its policy does not allow, and follows
+// withdrawals — checked in FRR's JSON view and in `ternctl rib --json`.
+#include <gtest/gtest.h>
+
+#include "tests/support/frr.hpp"
+#include "tests/support/netns.hpp"
+#include "tests/support/ternd.hpp"
+
+namespace tern {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Frr;
+using testing::Netns;
+using testing::Ternd;
+using testing::wait_until;
+
+class FrrRoutes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TERN_REQUIRE_ROOT();
+    node_ = std::make_unique<Netns>("node");
+    tor_ = std::make_unique<Netns>("tor");
+    testing::connect(*node_, "eth0", "198.18.0.1/30", *tor_, "eth0", "198.18.0.2/30");
+  }
+  void TearDown() override {
+    ternd_.reset();
+    frr_.reset();
+  }
+
+  // FRR's best path for a prefix, or null.
+  nlohmann::json frr_route(const std::string& prefix) {
+    auto j = frr_->show_json("show bgp ipv4 unicast " + prefix + " json");
+    if (!j.is_object()) return {};
+    for (const auto& p : j.value("paths", nlohmann::json::array())) {
+      if (p.value("bestpath", nlohmann::json::object()).value("overall", false)) return p;
+    }
+    return {};
+  }
+
+  std::unique_ptr<Netns> node_, tor_;
+  std::unique_ptr<Frr> frr_;
+  std::unique_ptr<Ternd> ternd_;
+};
+
+TEST_F(FrrRoutes, EbgpBothWaysWithDefaultDenyImport) {
+  frr_ = std::make_unique<Frr>(*tor_,
+                               "frr defaults datacenter\n"
+                               "router bgp 65002\n bgp router-id 198.18.0.2\n no bgp ebgp-requires-policy\n"
+                               " no bgp network import-check\n"
+                               " neighbor 198.18.0.1 remote-as 65001\n neighbor 198.18.0.1 timers connect 1\n"
+                               " address-family ipv4 unicast\n"
+                               "  network 198.18.200.0/24\n  network 198.19.1.0/24\n  network 198.18.100.0/25\n"
+                               " exit-address-family\n");
+  ternd_ = std::make_unique<Ternd>(*node_,
+                                   "node: {name: node-1, router_id: 198.18.0.1, as: 65001, blocks: [198.18.100.0/24]}\n"
+                                   "pools: [198.18.0.0/16]\n"
+                                   "bgp: {connect_retry: 1}\n"
+                                   "peers:\n  - {name: tor, address: 198.18.0.2, remote_as: 65002}\n");
+  ASSERT_TRUE(wait_until([&] { return ternd_->established("198.18.0.2"); }, 30s, 250ms)) << ternd_->log();
+
+  // ternd's block at FRR: next hop ternd, AS path ternd's AS.
+  ASSERT_TRUE(wait_until([&] { return !frr_route("198.18.100.0/24").is_null(); }, 10s, 250ms))
+      << frr_->show_json("show bgp ipv4 unicast json").dump(2) << ternd_->log();
+  auto at_frr = frr_route("198.18.100.0/24");
+  EXPECT_EQ(at_frr["aspath"]["string"], "65001") << at_frr.dump(2);
+  EXPECT_EQ(at_frr["nexthops"][0]["ip"], "198.18.0.1") << at_frr.dump(2);
+  EXPECT_EQ(at_frr["origin"], "IGP") << at_frr.dump(2);
+
+  // FRR's route at ternd; a prefix outside the pools and one inside ternd's own block are
+  // refused (default-deny import).
+  ASSERT_TRUE(wait_until([&] { return !ternd_->rib_paths("198.18.200.0/24").empty(); }, 10s, 250ms))
+      << ternd_->ternctl_json({"rib"}).dump(2) << ternd_->log();
+  auto paths = ternd_->rib_paths("198.18.200.0/24");
+  ASSERT_EQ(paths.size(), 1u) << paths.dump(2);
+  EXPECT_EQ(paths[0]["peer"], "tor");
+  EXPECT_EQ(paths[0]["next_hop"], "198.18.0.2");
+  EXPECT_EQ(paths[0]["as_path"], "65002");
+  EXPECT_EQ(paths[0]["best"], true);
+  EXPECT_TRUE(ternd_->rib_paths("198.19.1.0/24").empty()) << "outside the pools";
+  EXPECT_TRUE(ternd_->rib_paths("198.18.100.0/25").empty()) << "inside the node's own block";
+  auto peer = ternd_->peer("198.18.0.2");
+  EXPECT_EQ(peer["prefixes_out"], "1") << peer.dump(2);
+  EXPECT_GE(std::stoi(peer["prefixes_in"].get<std::string>()), 3) << "received, whatever policy did with them";
+
+  // FRR withdraws: gone at ternd.
+  auto r = frr_->vtysh({"configure terminal", "router bgp 65002", "address-family ipv4 unicast",
+                        "no network 198.18.200.0/24"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(wait_until([&] { return ternd_->rib_paths("198.18.200.0/24").empty(); }, 10s, 250ms))
+      << ternd_->ternctl_json({"rib"}).dump(2);
+
+  // ternd's block leaves the configuration (SIGHUP): withdrawn at FRR.
+  ternd_->reload("node: {name: node-1, router_id: 198.18.0.1, as: 65001}\npools: [198.18.0.0/16]\n"
+                 "bgp: {connect_retry: 1}\npeers:\n  - {name: tor, address: 198.18.0.2, remote_as: 65002}\n");
+  EXPECT_TRUE(wait_until([&] { return frr_route("198.18.100.0/24").is_null(); }, 10s, 250ms)) << ternd_->log();
+  EXPECT_EQ(ternd_->peer("198.18.0.2")["established_count"], 1) << "no session reset for it";
+}
+
+TEST_F(FrrRoutes, RouteRefreshFromFrrIsAnswered) {
+  frr_ = std::make_unique<Frr>(*tor_,
+                               "frr defaults datacenter\n"
+                               "router bgp 65002\n bgp router-id 198.18.0.2\n no bgp ebgp-requires-policy\n"
+                               " neighbor 198.18.0.1 remote-as 65001\n neighbor 198.18.0.1 timers connect 1\n"
+                               "debug bgp updates in\n");
+  ternd_ = std::make_unique<Ternd>(*node_,
+                                   "node: {name: node-1, router_id: 198.18.0.1, as: 65001, blocks: [198.18.100.0/24]}\n"
+                                   "pools: [198.18.0.0/16]\n"
+                                   "peers:\n  - {address: 198.18.0.2, remote_as: 65002}\n");
+  ASSERT_TRUE(wait_until([&] { return !frr_route("198.18.100.0/24").is_null(); }, 30s, 250ms)) << ternd_->log();
+  auto r = frr_->vtysh({"clear bgp ipv4 unicast 198.18.0.1 soft in"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(wait_until([&] { return ternd_->log().find("route refresh for ipv4-unicast") != std::string::npos; },
+                         10s, 250ms)) << ternd_->log();
+  EXPECT_TRUE(wait_until([&] { return ternd_->peer("198.18.0.2").value("updates_out", "0") != "1"; }, 10s, 250ms))
+      << "the table went out again" << ternd_->peer("198.18.0.2").dump(2);
+  EXPECT_FALSE(frr_route("198.18.100.0/24").is_null());
+}
+
+}  // namespace
+}  // namespace tern
