@@ -295,3 +295,86 @@ TEST_F(Fixture, RouteRefreshSendsTheTableAgain) {
 
 }  // namespace
 }  // namespace tern::bgp::rib
+
+namespace tern::bgp::rib {
+namespace {
+
+// Export policy, one rule at a time, on the node's own block sent to a ToR (eBGP) and
+// to another node (iBGP).
+struct Export : Fixture {
+  wire::PathAttributes sent(PeerInfo info) {
+    rib->announce_local(pfx("198.18.100.0/24"));
+    PeerId id = rib->add_peer(std::move(info));
+    for (const auto& u : sent_to(id)) {
+      if (!u.nlri.empty()) return u.attributes;
+    }
+    ADD_FAILURE() << "nothing announced";
+    return {};
+  }
+};
+
+TEST_F(Export, CommunitiesAndLargeCommunitiesAreAttached) {
+  auto info = peer("tor", "198.18.0.2", 65002, 2);
+  info.exports.communities = {65001u << 16 | 100, wire::community::kNoExport};
+  info.exports.large_communities = {{65001, 1, 2}};
+  auto a = sent(info);
+  EXPECT_EQ(a.communities, (std::vector<uint32_t>{65001u << 16 | 100, wire::community::kNoExport}));
+  EXPECT_EQ(a.large_communities, (std::vector<wire::LargeCommunity>{{65001, 1, 2}}));
+}
+
+TEST_F(Export, PrependRepeatsOurAs) {
+  auto info = peer("tor", "198.18.0.2", 65002, 2);
+  info.exports.prepend = 2;
+  EXPECT_EQ(sent(info).as_path->segments[0].asns, (std::vector<wire::Asn>{kOurAs, kOurAs, kOurAs}));
+}
+
+TEST_F(Export, MedIsSet) {
+  auto info = peer("tor", "198.18.0.2", 65002, 2);
+  info.exports.med = 50;
+  EXPECT_EQ(sent(info).med, 50u);
+}
+
+TEST_F(Export, LocalPrefGoesToIbgpOnly) {
+  auto info = peer("node-2", "198.18.0.2", kOurAs, 2);
+  info.exports.local_pref = 300;
+  auto a = sent(info);
+  EXPECT_EQ(a.local_pref, 300u);
+  EXPECT_EQ(a.next_hop, ip("198.18.0.1")) << "our own route: next hop self";
+  EXPECT_TRUE(a.as_path->segments.empty() || a.as_path->segments[0].asns.empty()) << "no prepend inside the AS";
+}
+
+TEST_F(Export, NextHopSelfForLearnedRoutesToIbgp) {
+  PeerId tor = rib->add_peer(peer("tor", "198.18.0.9", 65002, 9));
+  auto keep = peer("node-2", "198.18.0.2", kOurAs, 2);
+  keep.exports.learned = true;
+  PeerId n2 = rib->add_peer(keep);
+  auto self = peer("node-3", "198.18.0.3", kOurAs, 3);
+  self.exports.learned = true;
+  self.exports.next_hop_self = true;
+  PeerId n3 = rib->add_peer(self);
+  sent_to(n2);
+  sent_to(n3);
+  rib->apply(tor, announce({"198.18.8.0/24"}, "198.18.0.9", {65002}), wire::Verdict::kAccepted);
+  EXPECT_EQ(sent_to(n2)[0].attributes.next_hop, ip("198.18.0.9")) << "iBGP keeps the eBGP next hop";
+  EXPECT_EQ(sent_to(n3)[0].attributes.next_hop, ip("198.18.0.1")) << "next-hop-self";
+}
+
+TEST_F(Export, NoExportStaysInsideTheAs) {
+  PeerId n2 = rib->add_peer(peer("node-2", "198.18.0.2", kOurAs, 2));
+  auto tor_info = peer("tor", "198.18.0.9", 65002, 9);
+  tor_info.exports.learned = true;
+  PeerId tor = rib->add_peer(tor_info);
+  auto n3_info = peer("node-3", "198.18.0.3", kOurAs, 3);
+  n3_info.rr_client = true;
+  PeerId n3 = rib->add_peer(n3_info);
+  sent_to(tor);
+  sent_to(n3);
+  wire::Update u = announce({"198.18.8.0/24"}, "198.18.0.2", {});
+  u.attributes.communities = {wire::community::kNoExport};
+  rib->apply(n2, u, wire::Verdict::kAccepted);
+  EXPECT_TRUE(nlri(sent_to(tor)).empty()) << "NO_EXPORT never leaves the AS";
+  EXPECT_EQ(nlri(sent_to(n3)).size(), 1u) << "but is reflected inside it";
+}
+
+}  // namespace
+}  // namespace tern::bgp::rib

@@ -297,6 +297,40 @@ TEST_F(ScriptedPeer, MetricsHealthAndReadiness) {
   EXPECT_EQ(http_get("/nothing").first, 404);
 }
 
+TEST_F(ScriptedPeer, MaxPrefixTeardownSendsCeaseOne) {
+  start_ternd("198.18.0.1", 9,
+              ", import: {allow: [{prefix: 198.18.0.0/15, max_length: 32}], max_prefixes: 100, "
+              "max_prefix_action: teardown}");
+  Fd s = accept_ternd();
+  ASSERT_GE(s.fd, 0) << log();
+  ASSERT_TRUE(receive(s)) << log();  // its OPEN
+  send_message(s, open_from("198.18.0.2"));
+  ASSERT_TRUE(receive(s)) << log();  // its KEEPALIVE
+  send_message(s, wire::Keepalive{});
+  std::vector<std::vector<uint8_t>> updates;
+  std::vector<wire::Nlri> prefixes;
+  for (uint32_t i = 0; i < 101; ++i) prefixes.push_back({Prefix(IpAddress::v4(0xc6120000u + (i << 8)), 24), 0});
+  wire::PathAttributes attrs;
+  attrs.origin = wire::Origin::kIgp;
+  attrs.as_path = wire::AsPath{{{wire::AsSegmentType::kSequence, {65002}}}};
+  attrs.next_hop = IpAddress::v4(0xc6120002);
+  wire::pack_announcements(attrs, prefixes, wire::kIpv4Unicast, {}, updates);
+  for (const auto& u : updates) ASSERT_EQ(send(s.fd, u.data(), u.size(), MSG_NOSIGNAL), static_cast<ssize_t>(u.size()));
+
+  // Whatever ternd sent before (its End-of-RIB), then Cease / Maximum Number of Prefixes Reached.
+  std::optional<wire::Message> m;
+  while ((m = receive(s)) && !std::holds_alternative<wire::Notification>(*m)) {
+  }
+  ASSERT_TRUE(m) << log();
+  auto n = std::get<wire::Notification>(*m);
+  EXPECT_EQ(n.code, 6);
+  EXPECT_EQ(n.subcode, 1);
+  EXPECT_TRUE(testing::wait_until(
+      [&] { return ternd_peer().value("last_error", "").find("Maximum Number of Prefixes Reached") != std::string::npos; },
+      5s, 100ms))
+      << ternd_peer().dump(2);
+}
+
 // Every prefix inside 198.18.0.0/15, /16 to /32: 262,142 of them (RIB data only).
 std::vector<wire::Nlri> test_prefixes() {
   std::vector<wire::Nlri> out;
