@@ -149,6 +149,32 @@ INSTANTIATE_TEST_SUITE_P(
         Mistake{"YamlSyntax", kNode + "peers: [\n", "6:1: end of sequence flow not found"}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// The configuration the README documents key by key stays a valid one.
+TEST(Config, TheReadmeExampleIsValid) {
+  std::ifstream in(std::string(TERN_SOURCE_DIR) + "/README.md");
+  std::string line, yaml;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line == "```yaml") {
+      inside = true;
+    } else if (inside && line == "```") {
+      break;
+    } else if (inside) {
+      // The key files it names are not on this machine: inline passwords instead.
+      if (auto at = line.find("password_file:"); at != std::string::npos) {
+        auto end = line.find_first_of(",}#", at);
+        line = line.substr(0, at) + "password: x" + (end == std::string::npos ? "" : " " + line.substr(end));
+      }
+      yaml += line + "\n";
+    }
+  }
+  ASSERT_FALSE(yaml.empty()) << "no ```yaml block in the README";
+  auto path = write(yaml);
+  auto c = load_config(path);
+  EXPECT_TRUE(c) << c.error().message << "\n" << yaml;
+  std::filesystem::remove(path);
+}
+
 TEST(Config, MissingFile) {
   auto r = testing::run({TERND, "--check-config", "/nonexistent/ternd.yaml"});
   EXPECT_EQ(r.exit_code, 1);
