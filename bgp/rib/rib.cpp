@@ -104,6 +104,7 @@ void Rib::remove_peer(PeerId id) {
   p.active = false;  // nothing more is queued for it while its routes go
   for (const auto& [prefix, path_id] : theirs) remove(id, prefix, path_id);
   for (const auto& [key, set] : p.exported) attrs_.release(set);
+  for (const auto& [prefix, set] : p.sent) attrs_.release(set);
   p = Peer{};
   free_peers_.push_back(id);
 }
@@ -385,8 +386,42 @@ void Rib::queue_table(Peer& to, PeerId to_id, std::optional<Family> family) {
 void Rib::refresh(PeerId id, wire::AddressFamily family) {
   Peer& p = peers_[id];
   Family f = family.afi == wire::Afi::kIpv4 ? Family::kIpv4 : Family::kIpv6;
-  std::erase_if(p.sent, [&](const auto& kv) { return kv.first.family() == f; });
+  std::erase_if(p.sent, [&](const auto& kv) {
+    if (kv.first.family() != f) return false;
+    attrs_.release(kv.second);
+    return true;
+  });
   queue_table(p, id, f);
+}
+
+// Forgets how routes were exported to `to`, before its table is queued again; what it
+// was sent keeps its references, so an unchanged set is found equal and not sent twice.
+// Pending entries stay: those of prefixes still in the table are queued over, the others
+// are withdrawals that must still go out.
+void Rib::reset_exports(Peer& to) {
+  for (const auto& [key, set] : to.exported) attrs_.release(set);
+  to.exported.clear();
+}
+
+void Rib::set_policies(PeerId id, bool rr_client, const ImportPolicy& import, const ExportPolicy& exports) {
+  Peer& p = peers_[id];
+  bool role_changed = p.info.rr_client != rr_client;
+  p.info.rr_client = rr_client;
+  p.info.import = import;
+  p.info.exports = exports;
+  std::vector<std::pair<Prefix, uint32_t>> refused;
+  for_each([&](const Prefix& prefix, const Dest& d) {
+    for (uint32_t i = d.head; i != kNone; i = paths_[i].next) {
+      if (paths_[i].peer == id && !accepted(p, prefix)) refused.emplace_back(prefix, paths_[i].path_id);
+    }
+  });
+  for (const auto& [prefix, path_id] : refused) remove(id, prefix, path_id);
+  for (PeerId other = 1; other < peers_.size(); ++other) {
+    Peer& o = peers_[other];
+    if (!o.active || (other != id && !role_changed)) continue;
+    reset_exports(o);
+    queue_table(o, other, std::nullopt);
+  }
 }
 
 std::vector<std::vector<uint8_t>> Rib::take_updates(PeerId id, uint64_t* prefixes) {
@@ -398,12 +433,16 @@ std::vector<std::vector<uint8_t>> Rib::take_updates(PeerId id, uint64_t* prefixe
     std::unordered_map<AttrId, std::vector<wire::Nlri>> by_set;
     for (const auto& [prefix, want] : p.pending) {
       if (family_of(prefix) != family) continue;
+      if (want) attrs_.ref(*want);  // before the old one goes: they may be the same set
+      if (auto was = p.sent.find(prefix); was != p.sent.end()) {
+        attrs_.release(was->second);
+        p.sent.erase(was);
+      }
       if (want) {
         by_set[*want].push_back({prefix, 0});
-        p.sent[prefix] = *want;
+        p.sent.emplace(prefix, *want);
       } else {
         withdrawn.push_back({prefix, 0});
-        p.sent.erase(prefix);
       }
     }
     if (!withdrawn.empty()) wire::pack_withdrawals(withdrawn, family, p.info.encode, out);

@@ -35,12 +35,14 @@ struct ImportPolicy {
     Prefix within;
     int min_length = 0;
     int max_length = 128;
+    friend bool operator==(const Allow&, const Allow&) = default;
   };
   std::vector<Allow> allow;
   std::vector<Prefix> deny;
   bool accept_default_route = false;
   uint32_t max_prefixes = 0;        // 0: no limit
   bool max_prefix_teardown = false;  // over the limit: Cease/1 rather than a warning
+  friend bool operator==(const ImportPolicy&, const ImportPolicy&) = default;
 };
 
 // What we send a peer, and how.
@@ -54,6 +56,7 @@ struct ExportPolicy {
   uint32_t prepend = 0;                // extra copies of our AS (eBGP)
   std::optional<uint32_t> med;
   std::optional<uint32_t> local_pref;  // iBGP
+  friend bool operator==(const ExportPolicy&, const ExportPolicy&) = default;
 };
 
 struct PeerInfo {
@@ -128,6 +131,11 @@ class Rib {
   std::vector<std::vector<uint8_t>> take_updates(PeerId peer, uint64_t* prefixes = nullptr);
   // Route refresh (RFC 2918): the whole table for the family is queued again.
   void refresh(PeerId peer, wire::AddressFamily family);
+  // New policies for a peer, applied without a session reset: paths the new import
+  // policy refuses go at once (those it now accepts need the peer to send them again: a
+  // route refresh, which the caller asks for), and everything sent to it or to anyone
+  // else (when its reflector-client role changed) is recomputed.
+  void set_policies(PeerId peer, bool rr_client, const ImportPolicy& import, const ExportPolicy& exports);
 
   std::vector<RouteView> view(const std::optional<Prefix>& only = std::nullopt) const;
   size_t prefixes(Family f) const;
@@ -153,7 +161,7 @@ class Rib {
     PeerInfo info;
     bool active = false;
     size_t received = 0;  // prefixes in its Adj-RIB-In
-    std::unordered_map<Prefix, AttrId> sent;                   // Adj-RIB-Out
+    std::unordered_map<Prefix, AttrId> sent;                   // Adj-RIB-Out; holds a reference
     std::unordered_map<Prefix, std::optional<AttrId>> pending;  // to send: a set, or a withdrawal
     // (source set, from peer, family) -> the set as sent to this peer; holds a reference
     std::unordered_map<uint64_t, AttrId> exported;
@@ -177,6 +185,7 @@ class Rib {
   std::optional<AttrId> export_to(Peer& to, PeerId to_id, const Path& path);
   void queue(Peer& to, PeerId to_id, const Prefix& prefix, const Dest* d);
   void queue_table(Peer& to, PeerId to_id, std::optional<Family> family);
+  void reset_exports(Peer& to);
 
   Options options_;
   ChangeHandler on_change_;

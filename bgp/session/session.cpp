@@ -382,6 +382,14 @@ void Session::on_message(std::span<const uint8_t> message) {
   }
 }
 
+bool Session::request_refresh() {
+  if (!established() || !status_.negotiated || !status_.negotiated->route_refresh) return false;
+  for (const auto& f : status_.negotiated->families) {
+    send(wire::encode_message(wire::RouteRefresh{f, wire::RouteRefresh::kRequest}, encode_ctx_));
+  }
+  return true;
+}
+
 bool Session::send_updates(std::vector<std::vector<uint8_t>> messages, uint64_t prefixes) {
   if (!established() || !conn_) return false;
   status_.updates_out += messages.size();

@@ -103,6 +103,9 @@ class Session {
   // True with writable() false asks the caller to wait for on_drained.
   bool send_updates(std::vector<std::vector<uint8_t>> messages, uint64_t prefixes);
   bool writable() const { return status_.write_queue_bytes < kHighWater; }
+  // Asks the peer to send its routes again (RFC 2918), for every negotiated family; false
+  // when it did not offer route refresh (the operator then resets the session).
+  bool request_refresh();
 
  private:
   void feed(fsm::Event e, const fsm::OpenReceived& open = {}, const std::optional<fsm::Notification>& error = {});

@@ -17,6 +17,7 @@ struct PeerPolicy {
   bool rr_client = false;
   bgp::rib::ImportPolicy import;
   bgp::rib::ExportPolicy exports;
+  friend bool operator==(const PeerPolicy&, const PeerPolicy&) = default;
 };
 
 struct Config {

@@ -65,13 +65,31 @@ Status Node::reload(const Config& fresh) {
   }
   config_.blocks = fresh.blocks;
   schedule_flush();
+
+  std::unordered_map<const bgp::session::Session*, PeerPolicy> before;
+  for (const auto& [session, id] : in_rib_) before.emplace(session, policy_for(session->config()));
   config_.peers = fresh.peers;
   config_.peer_policies = fresh.peer_policies;
   config_.required_peers = fresh.required_peers;
   config_.dynamic_neighbors = fresh.dynamic_neighbors;
   config_.range_policies = fresh.range_policies;
   config_.dynamic_neighbor_limit = fresh.dynamic_neighbor_limit;
-  return speaker_->reconfigure(fresh.peers, fresh.dynamic_neighbors, fresh.dynamic_neighbor_limit);
+  config_.pools = fresh.pools;
+  auto st = speaker_->reconfigure(fresh.peers, fresh.dynamic_neighbors, fresh.dynamic_neighbor_limit);
+
+  // Sessions that stay up take their new policies without a reset; a changed import asks
+  // the peer to send its routes again (route refresh), as the RIB keeps no pre-policy copy.
+  for (const auto& s : speaker_->sessions()) {
+    auto it = in_rib_.find(s.get());
+    auto old = before.find(s.get());
+    if (it == in_rib_.end() || old == before.end()) continue;
+    const PeerPolicy& now = policy_for(s->config());
+    if (now == old->second) continue;
+    spdlog::info("peer {}: policy changed; applied without a session reset", s->config().name);
+    rib_.set_policies(it->second, now.rr_client, now.import, now.exports);
+    if (!(now.import == old->second.import)) s->request_refresh();
+  }
+  return st;
 }
 
 const PeerPolicy& Node::policy_for(const bgp::session::PeerConfig& peer) const {

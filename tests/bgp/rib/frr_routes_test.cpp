@@ -39,6 +39,11 @@ class FrrRoutes : public ::testing::Test {
     return {};
   }
 
+  int neighbor_resets() {
+    auto j = frr_->show_json("show bgp neighbors 198.18.0.1 json");
+    return j.value("198.18.0.1", nlohmann::json::object()).value("connectionsEstablished", -1);
+  }
+
   std::unique_ptr<Netns> node_, tor_;
   std::unique_ptr<Frr> frr_;
   std::unique_ptr<Ternd> ternd_;
@@ -96,6 +101,30 @@ TEST_F(FrrRoutes, EbgpBothWaysWithDefaultDenyImport) {
                  "bgp: {connect_retry: 1}\npeers:\n  - {name: tor, address: 198.18.0.2, remote_as: 65002}\n");
   EXPECT_TRUE(wait_until([&] { return frr_route("198.18.100.0/24").is_null(); }, 10s, 250ms)) << ternd_->log();
   EXPECT_EQ(ternd_->peer("198.18.0.2")["established_count"], 1) << "no session reset for it";
+}
+
+TEST_F(FrrRoutes, PolicyReloadAppliesWithoutASessionReset) {
+  frr_ = std::make_unique<Frr>(*tor_,
+                               "frr defaults datacenter\n"
+                               "router bgp 65002\n bgp router-id 198.18.0.2\n no bgp ebgp-requires-policy\n"
+                               " no bgp network import-check\n"
+                               " neighbor 198.18.0.1 remote-as 65001\n neighbor 198.18.0.1 timers connect 1\n"
+                               " address-family ipv4 unicast\n  network 198.19.1.0/24\n exit-address-family\n");
+  const std::string node = "node: {name: node-1, router_id: 198.18.0.1, as: 65001, blocks: [198.18.100.0/24]}\n";
+  const std::string peers = "peers:\n  - {name: tor, address: 198.18.0.2, remote_as: 65002";
+  ternd_ = std::make_unique<Ternd>(*node_, node + "pools: [198.18.0.0/16]\n" + peers + "}\n");
+  ASSERT_TRUE(wait_until([&] { return !frr_route("198.18.100.0/24").is_null(); }, 30s, 250ms)) << ternd_->log();
+  EXPECT_TRUE(ternd_->rib_paths("198.19.1.0/24").empty()) << "outside the pool at first";
+
+  // A wider pool and a community on export, by SIGHUP.
+  ternd_->reload(node + "pools: [198.18.0.0/15]\n" + peers + ", export: {communities: [\"65001:42\"]}}\n");
+  EXPECT_TRUE(wait_until([&] { return !ternd_->rib_paths("198.19.1.0/24").empty(); }, 10s, 250ms))
+      << "ternd asked FRR for its routes again (route refresh)\n" << ternd_->log();
+  EXPECT_TRUE(wait_until([&] { return frr_route("198.18.100.0/24").value("community", nlohmann::json::object())
+                                         .value("string", "") == "65001:42"; }, 10s, 250ms))
+      << frr_route("198.18.100.0/24").dump(2);
+  EXPECT_EQ(neighbor_resets(), 1) << "the session was never reset";
+  EXPECT_NE(ternd_->log().find("policy changed; applied without a session reset"), std::string::npos);
 }
 
 TEST_F(FrrRoutes, RouteRefreshFromFrrIsAnswered) {

@@ -378,3 +378,60 @@ TEST_F(Export, NoExportStaysInsideTheAs) {
 
 }  // namespace
 }  // namespace tern::bgp::rib
+
+namespace tern::bgp::rib {
+namespace {
+
+TEST_F(Fixture, PolicyChangesApplyWithoutResettingAnything) {
+  rib->announce_local(pfx("198.18.100.0/24"));
+  auto info = peer("tor", "198.18.0.2", 65002, 2);
+  PeerId tor = rib->add_peer(info);
+  sent_to(tor);
+  rib->apply(tor, announce({"198.18.8.0/24", "198.18.9.128/25"}, "198.18.0.2", {65002}), wire::Verdict::kAccepted);
+
+  // The same policies again: nothing to send.
+  rib->set_policies(tor, false, info.import, info.exports);
+  EXPECT_TRUE(sent_to(tor).empty());
+
+  // A community on export: the block goes again, with it.
+  auto exports = info.exports;
+  exports.communities = {65001u << 16 | 7};
+  rib->set_policies(tor, false, info.import, exports);
+  auto again = sent_to(tor);
+  ASSERT_EQ(nlri(again), std::vector<Prefix>{pfx("198.18.100.0/24")});
+  EXPECT_EQ(again[0].attributes.communities, std::vector<uint32_t>{65001u << 16 | 7});
+
+  // A tighter import: the /25 goes at once.
+  auto import = info.import;
+  import.allow = {{pfx("198.18.0.0/16"), 16, 24}};
+  size_t before = changes.size();
+  rib->set_policies(tor, false, import, exports);
+  EXPECT_TRUE(rib->view(pfx("198.18.9.128/25")).empty());
+  EXPECT_FALSE(rib->view(pfx("198.18.8.0/24")).empty());
+  EXPECT_EQ(changes.size(), before + 1) << "its withdrawal reached the kernel side";
+  rib->remove_peer(tor);
+  rib->withdraw_local(pfx("198.18.100.0/24"));
+  EXPECT_EQ(rib->attribute_sets(), 0u) << "no reference left behind";
+}
+
+}  // namespace
+}  // namespace tern::bgp::rib
+
+namespace tern::bgp::rib {
+namespace {
+
+TEST_F(Fixture, AWithdrawalQueuedBeforeAPolicyChangeStillGoesOut) {
+  rib->announce_local(pfx("198.18.100.0/24"));
+  auto info = peer("tor", "198.18.0.2", 65002, 2);
+  PeerId tor = rib->add_peer(info);
+  sent_to(tor);
+  rib->withdraw_local(pfx("198.18.100.0/24"));
+  info.exports.med = 5;
+  rib->set_policies(tor, false, info.import, info.exports);
+  auto w = sent_to(tor);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].withdrawn, (std::vector<wire::Nlri>{{pfx("198.18.100.0/24"), 0}}));
+}
+
+}  // namespace
+}  // namespace tern::bgp::rib
