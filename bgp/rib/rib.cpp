@@ -471,8 +471,8 @@ std::vector<RouteView> Rib::view(const std::optional<Prefix>& only) const {
     for (uint32_t i = d.head; i != kNone; i = paths_[i].next) {
       const Path& path = paths_[i];
       const Peer& from = peers_[path.peer];
-      PathView v{from.info.name, from.info.address, &attrs_.get(path.attrs), path.path_id, i == d.best,
-                 std::find(mp.begin(), mp.end(), i) != mp.end(), Reason::kEqual};
+      PathView v{from.info.name, from.info.address, from.info.router_id, from.info.asn, &attrs_.get(path.attrs),
+                 path.path_id, i == d.best, std::find(mp.begin(), mp.end(), i) != mp.end(), Reason::kEqual};
       if (i != d.best) compare(best, candidate(path), options_.decision, &v.lost_because);
       r.paths.push_back(v);
     }

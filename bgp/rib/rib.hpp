@@ -92,6 +92,8 @@ struct BestChange {
 struct PathView {
   std::string peer;  // name, or "local"
   IpAddress peer_address;
+  uint32_t peer_router_id = 0;
+  wire::Asn peer_as = 0;
   const wire::PathAttributes* attrs = nullptr;
   uint32_t path_id = 0;
   bool best = false;

@@ -56,11 +56,23 @@ std::optional<tern::admin::Response> ask_ternd(const std::string& socket, const 
   return std::move(*response);
 }
 
-int run_rib(const std::string& socket, const std::string& prefix, bool json) {
+int run_rib(const std::string& socket, const std::string& prefix, bool json, const std::string& mrt) {
   tern::admin::Request request;
   request.mutable_rib()->set_prefix(prefix);
+  request.mutable_rib()->set_mrt(!mrt.empty());
   auto response = ask_ternd(socket, request);
   if (!response) return 1;
+  if (!mrt.empty()) {
+    std::ofstream out(mrt, std::ios::binary);
+    out << response->rib().mrt();
+    if (!out.flush()) {
+      std::cerr << "ternctl: cannot write " << mrt << ": " << std::strerror(errno) << '\n';
+      return 1;
+    }
+    std::cout << mrt << ": " << response->rib().ipv4_prefixes() + response->rib().ipv6_prefixes()
+              << " prefixes as MRT TABLE_DUMP_V2 (" << response->rib().mrt().size() << " bytes)\n";
+    return 0;
+  }
   if (json) {
     std::cout << tern::ctl::rib_json(response->rib()) << '\n';
   } else {
@@ -129,6 +141,8 @@ int main(int argc, char** argv) {
   auto* rib = app.add_subcommand("rib", "The Loc-RIB: every path, the best first, and why the others lost");
   rib->add_option("prefix", rib_prefix, "one prefix, or an address (the most specific route covering it)");
   rib->add_flag("--json", rib_json, "the admin API's reply as JSON");
+  std::string rib_mrt;
+  rib->add_option("--mrt", rib_mrt, "write the whole Loc-RIB to this file as MRT TABLE_DUMP_V2 (RFC 6396)");
   rib->add_option("--socket", socket, "ternd's admin socket")->capture_default_str();
 
   if (argc < 2) {  // no subcommand: show what there is
@@ -137,7 +151,7 @@ int main(int argc, char** argv) {
   }
   CLI11_PARSE(app, argc, argv);
   if (peers->parsed()) return run_peers(socket, peer, peers_json);
-  if (rib->parsed()) return run_rib(socket, rib_prefix, rib_json);
+  if (rib->parsed()) return run_rib(socket, rib_prefix, rib_json, rib_mrt);
   if (decode->parsed()) {
     // A raw stream has no OPEN context of its own: by default decode it as a modern
     // session does (4-octet AS, extended messages and next hops allowed).

@@ -1,5 +1,9 @@
 #include "controller/ternd/admin_api.hpp"
 
+#include <algorithm>
+#include <ctime>
+
+#include "bgp/mrt/mrt.hpp"
 #include "bgp/wire/format.hpp"
 
 namespace tern::ternd {
@@ -23,6 +27,37 @@ void fill(admin::Negotiated& out, const bgp::fsm::Negotiated& n) {
   out.set_peer_hostname(n.peer_hostname);
 }
 
+// Every path of the Loc-RIB as RFC 6396 TABLE_DUMP_V2: the peers in a PEER_INDEX_TABLE
+// (the node itself for its own blocks), then one RIB record per prefix.
+std::string mrt_dump(const bgp::rib::Rib& rib) {
+  bgp::mrt::PeerIndexTable index;
+  index.collector_id = rib.peer(bgp::rib::kLocal).router_id;
+  index.view_name = "ternd";
+  std::vector<bgp::mrt::Rib> ribs;
+  auto now = static_cast<uint32_t>(std::time(nullptr));
+  for (const auto& route : rib.view()) {
+    bgp::mrt::Rib r{static_cast<uint32_t>(ribs.size()), route.prefix, {}};
+    for (const auto& p : route.paths) {
+      bgp::mrt::Peer peer{p.peer_router_id, p.peer == "local" ? *IpAddress::parse("0.0.0.0") : p.peer_address,
+                          p.peer_as};
+      auto it = std::find(index.peers.begin(), index.peers.end(), peer);
+      if (it == index.peers.end()) it = index.peers.insert(index.peers.end(), peer);
+      bgp::mrt::RibEntry e;
+      e.peer_index = static_cast<uint16_t>(it - index.peers.begin());
+      e.originated = now;
+      e.attributes = *p.attrs;
+      if (e.attributes.mp_reach) {
+        e.attributes.mp_reach->nlri.clear();
+        if (e.attributes.mp_reach->next_hop.is_unspecified()) e.attributes.mp_reach.reset();  // the node's own
+      }
+      r.entries.push_back(std::move(e));
+    }
+    ribs.push_back(std::move(r));
+  }
+  auto bytes = bgp::mrt::write_table_dump(now, index, ribs);
+  return std::string(bytes.begin(), bytes.end());
+}
+
 }  // namespace
 
 admin::RibReply rib_reply(const bgp::rib::Rib& rib, const admin::RibRequest& request) {
@@ -31,6 +66,10 @@ admin::RibReply rib_reply(const bgp::rib::Rib& rib, const admin::RibRequest& req
   reply.set_ipv6_prefixes(rib.prefixes(Family::kIpv6));
   reply.set_paths(rib.paths());
   reply.set_attribute_sets(rib.attribute_sets());
+  if (request.mrt()) {
+    reply.set_mrt(mrt_dump(rib));
+    return reply;
+  }
   std::optional<Prefix> only;
   if (!request.prefix().empty()) {
     auto p = Prefix::parse(request.prefix());

@@ -85,6 +85,17 @@ TEST_F(FrrRoutes, EbgpBothWaysWithDefaultDenyImport) {
   EXPECT_EQ(paths[0]["best"], true);
   EXPECT_TRUE(ternd_->rib_paths("198.19.1.0/24").empty()) << "outside the pools";
   EXPECT_TRUE(ternd_->rib_paths("198.18.100.0/25").empty()) << "inside the node's own block";
+  // The Loc-RIB as an MRT dump reads back with ternctl decode and with bgpdump.
+  auto mrt = ternd_->dir() / "rib.mrt";
+  auto written = ternd_->ternctl({"rib", "--mrt", mrt});
+  ASSERT_EQ(written.exit_code, 0) << written.err;
+  auto decoded = testing::run({Ternd::ctl_binary(), "decode", mrt}, 10s);
+  EXPECT_EQ(decoded.exit_code, 0) << decoded.err;
+  EXPECT_NE(decoded.out.find("198.18.200.0/24"), std::string::npos) << decoded.out;
+  EXPECT_NE(decoded.out.find("198.18.100.0/24"), std::string::npos) << decoded.out;
+  auto bgpdump = testing::run({"bgpdump", "-m", mrt}, 10s);
+  EXPECT_NE(bgpdump.out.find("|198.18.200.0/24|65002|IGP|198.18.0.2|"), std::string::npos) << bgpdump.out << bgpdump.err;
+
   auto peer = ternd_->peer("198.18.0.2");
   EXPECT_EQ(peer["prefixes_out"], "1") << peer.dump(2);
   EXPECT_GE(std::stoi(peer["prefixes_in"].get<std::string>()), 3) << "received, whatever policy did with them";
