@@ -1,0 +1,383 @@
+#include "routing/fib/fib.hpp"
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace tern::routing {
+
+namespace {
+
+constexpr size_t kSendChunk = 256 * 1024;  // bytes of requests per sendmsg()
+
+// Appends an rtattr with `len` bytes of payload; returns its offset in `buf`.
+size_t put_attr(std::vector<uint8_t>& buf, uint16_t type, const void* data, size_t len) {
+  size_t at = buf.size();
+  rtattr a{static_cast<uint16_t>(RTA_LENGTH(len)), type};
+  buf.resize(at + RTA_SPACE(len));
+  std::memcpy(buf.data() + at, &a, sizeof a);
+  if (len) std::memcpy(buf.data() + at + RTA_LENGTH(0), data, len);
+  return at;
+}
+
+void put_address(std::vector<uint8_t>& buf, uint16_t type, const IpAddress& a) {
+  put_attr(buf, type, a.bytes().data(), a.bytes().size());
+}
+
+void put_u32(std::vector<uint8_t>& buf, uint16_t type, uint32_t v) { put_attr(buf, type, &v, sizeof v); }
+
+std::optional<IpAddress> address_from(const rtattr* a) {
+  return IpAddress::from_bytes(std::span(static_cast<const uint8_t*>(RTA_DATA(a)), RTA_PAYLOAD(a)));
+}
+
+uint32_t effective_metric(const Route& r) {
+  // The kernel gives IPv6 routes metric 1024 when none is asked for.
+  return r.metric == 0 && r.prefix.address().is_v6() ? 1024 : r.metric;
+}
+
+// Whether the kernel's route is the one we want (it fills in what we left to it).
+bool matches(const Route& want, const Route& kernel) {
+  if (want.prefix != kernel.prefix || want.type != kernel.type || want.source != kernel.source ||
+      effective_metric(want) != effective_metric(kernel) || want.next_hops.size() != kernel.next_hops.size()) {
+    return false;
+  }
+  for (const auto& w : want.next_hops) {
+    bool found = false;
+    for (const auto& k : kernel.next_hops) {
+      found |= w.gateway == k.gateway && (w.ifindex == 0 || w.ifindex == k.ifindex) &&
+               (want.next_hops.size() == 1 || w.weight == k.weight) && w.onlink == k.onlink;
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<Fib> Fib::open(FibOptions options) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return io_error("netlink socket", errno);
+  Fib fib(fd, options);
+  sockaddr_nl local{};
+  local.nl_family = AF_NETLINK;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return io_error("netlink bind", errno);
+  int one = 1;
+  // Acknowledgements without a copy of the request: a million of them stay small.
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  int rcvbuf = 32 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  }
+  int sndbuf = 4 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  }
+  return fib;
+}
+
+Fib::Fib(int fd, FibOptions options) : fd_(fd), options_(options) {}
+
+Fib::Fib(Fib&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)),
+      options_(o.options_),
+      seq_(o.seq_),
+      desired_(std::move(o.desired_)),
+      installed_(std::move(o.installed_)),
+      dirty_(std::move(o.dirty_)) {}
+
+Fib& Fib::operator=(Fib&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
+    options_ = o.options_;
+    seq_ = o.seq_;
+    desired_ = std::move(o.desired_);
+    installed_ = std::move(o.installed_);
+    dirty_ = std::move(o.dirty_);
+  }
+  return *this;
+}
+
+Fib::~Fib() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void Fib::set(const Route& route) {
+  desired_[route.prefix] = route;
+  dirty_.push_back(route.prefix);
+}
+
+void Fib::remove(const Prefix& prefix) {
+  if (desired_.erase(prefix)) dirty_.push_back(prefix);
+}
+
+std::vector<uint8_t> Fib::route_message(const Route& r, bool add) {
+  std::vector<uint8_t> buf(NLMSG_LENGTH(sizeof(rtmsg)));
+  auto* h = reinterpret_cast<nlmsghdr*>(buf.data());
+  h->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
+  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+  auto* m = static_cast<rtmsg*>(NLMSG_DATA(h));
+  m->rtm_family = r.prefix.address().is_v4() ? AF_INET : AF_INET6;
+  m->rtm_dst_len = static_cast<uint8_t>(r.prefix.length());
+  m->rtm_table = static_cast<uint8_t>(options_.table < 256 ? options_.table : uint32_t{RT_TABLE_UNSPEC});
+  m->rtm_protocol = options_.protocol;  // a delete then only matches our own route
+  bool direct = r.type == RouteType::kUnicast && r.next_hops.size() == 1 && !r.next_hops[0].gateway;
+  m->rtm_scope = direct ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  m->rtm_type = static_cast<uint8_t>(r.type == RouteType::kBlackhole     ? RTN_BLACKHOLE
+                                     : r.type == RouteType::kUnreachable ? RTN_UNREACHABLE
+                                                                         : RTN_UNICAST);
+  if (add && r.type == RouteType::kUnicast && r.next_hops.size() == 1 && r.next_hops[0].onlink) {
+    m->rtm_flags |= RTNH_F_ONLINK;
+  }
+  put_u32(buf, RTA_TABLE, options_.table);
+  put_address(buf, RTA_DST, r.prefix.address());
+  if (add) {
+    if (r.metric) put_u32(buf, RTA_PRIORITY, r.metric);
+    if (r.source) put_address(buf, RTA_PREFSRC, *r.source);
+    if (r.type == RouteType::kUnicast && r.next_hops.size() == 1) {
+      const auto& nh = r.next_hops[0];
+      if (nh.gateway) put_address(buf, RTA_GATEWAY, *nh.gateway);
+      if (nh.ifindex) put_u32(buf, RTA_OIF, static_cast<uint32_t>(nh.ifindex));
+    } else if (r.type == RouteType::kUnicast && r.next_hops.size() > 1) {
+      size_t mp = put_attr(buf, RTA_MULTIPATH, nullptr, 0);
+      for (const auto& nh : r.next_hops) {
+        size_t at = buf.size();
+        buf.resize(at + RTNH_ALIGN(sizeof(rtnexthop)));
+        rtnexthop rh{};
+        rh.rtnh_flags = nh.onlink ? RTNH_F_ONLINK : 0;
+        rh.rtnh_hops = static_cast<uint8_t>(nh.weight - 1);
+        rh.rtnh_ifindex = nh.ifindex;
+        if (nh.gateway) put_address(buf, RTA_GATEWAY, *nh.gateway);
+        rh.rtnh_len = static_cast<uint16_t>(buf.size() - at);
+        std::memcpy(buf.data() + at, &rh, sizeof rh);
+      }
+      auto len = static_cast<uint16_t>(buf.size() - mp);
+      std::memcpy(buf.data() + mp, &len, sizeof len);
+    }
+  }
+  reinterpret_cast<nlmsghdr*>(buf.data())->nlmsg_len = static_cast<uint32_t>(buf.size());
+  return buf;
+}
+
+std::vector<FibFailure> Fib::transact(const std::vector<std::pair<Prefix, std::vector<uint8_t>>>& requests) {
+  std::vector<FibFailure> failures;
+  std::unordered_map<uint32_t, size_t> in_flight;  // seq -> request
+  std::vector<uint8_t> out;
+  std::vector<uint8_t> in(1 << 20);
+  size_t next = 0;
+  auto fail_rest = [&](int err, const char* what) {
+    for (const auto& [seq, i] : in_flight) failures.push_back({requests[i].first, err, what});
+    for (; next < requests.size(); ++next) failures.push_back({requests[next].first, err, what});
+    in_flight.clear();
+  };
+  while (next < requests.size() || !in_flight.empty()) {
+    // Send as many as the window allows, packed.
+    out.clear();
+    while (next < requests.size() && in_flight.size() < options_.window && out.size() < kSendChunk) {
+      size_t at = out.size();
+      out.insert(out.end(), requests[next].second.begin(), requests[next].second.end());
+      uint32_t seq = seq_++;
+      reinterpret_cast<nlmsghdr*>(out.data() + at)->nlmsg_seq = seq;
+      in_flight.emplace(seq, next++);
+    }
+    if (!out.empty()) {
+      sockaddr_nl kernel{};
+      kernel.nl_family = AF_NETLINK;
+      if (sendto(fd_, out.data(), out.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+        fail_rest(errno, "netlink send");
+        break;
+      }
+    }
+    // Read what acknowledgements there are; wait for some when the window is full or
+    // everything is sent.
+    bool must_wait = next == requests.size() || in_flight.size() >= options_.window;
+    while (!in_flight.empty()) {
+      pollfd p{fd_, POLLIN, 0};
+      int ready = poll(&p, 1, must_wait ? 10000 : 0);
+      if (ready == 0 && must_wait) {
+        fail_rest(ETIMEDOUT, "no acknowledgement from the kernel in 10 s");
+        break;
+      }
+      if (ready <= 0) break;
+      ssize_t n = recv(fd_, in.data(), in.size(), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        // ENOBUFS: acknowledgements were lost; the state is unknown until a reconcile.
+        fail_rest(errno, "netlink receive");
+        break;
+      }
+      for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n));
+           h = NLMSG_NEXT(h, n)) {
+        if (h->nlmsg_type != NLMSG_ERROR) continue;
+        auto it = in_flight.find(h->nlmsg_seq);
+        if (it == in_flight.end()) continue;
+        int err = -static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
+        if (err) failures.push_back({requests[it->second].first, err, std::strerror(err)});
+        in_flight.erase(it);
+      }
+      must_wait = false;  // one read's worth, then send more
+    }
+  }
+  return failures;
+}
+
+FibStats Fib::commit() {
+  FibStats stats;
+  std::vector<std::pair<Prefix, std::vector<uint8_t>>> requests;
+  std::vector<Prefix> todo;
+  todo.swap(dirty_);
+  std::sort(todo.begin(), todo.end());
+  todo.erase(std::unique(todo.begin(), todo.end()), todo.end());
+  for (const auto& prefix : todo) {
+    auto want = desired_.find(prefix);
+    auto have = installed_.find(prefix);
+    if (want != desired_.end()) {
+      if (have != installed_.end() && have->second == want->second) continue;
+      (have == installed_.end() ? stats.added : stats.replaced)++;
+      requests.emplace_back(prefix, route_message(want->second, true));
+    } else if (have != installed_.end()) {
+      ++stats.removed;
+      requests.emplace_back(prefix, route_message(have->second, false));
+    }
+  }
+  stats.failures = transact(requests);
+  std::unordered_map<Prefix, const FibFailure*> failed;
+  for (const auto& f : stats.failures) failed.emplace(f.prefix, &f);
+  for (const auto& [prefix, bytes] : requests) {
+    if (auto f = failed.find(prefix); f != failed.end()) {
+      // A delete of what is not there is done; anything else is tried again next time.
+      if (f->second->error == ESRCH) {
+        installed_.erase(prefix);
+      } else {
+        dirty_.push_back(prefix);
+      }
+      continue;
+    }
+    if (auto want = desired_.find(prefix); want != desired_.end()) {
+      installed_[prefix] = want->second;
+    } else {
+      installed_.erase(prefix);
+    }
+  }
+  std::erase_if(stats.failures, [](const FibFailure& f) { return f.error == ESRCH; });
+  return stats;
+}
+
+Result<std::vector<Route>> Fib::dump() {
+  std::vector<Route> out;
+  for (uint8_t family : {AF_INET, AF_INET6}) {
+    struct {
+      nlmsghdr h;
+      rtmsg m;
+    } req{};
+    req.h.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
+    req.h.nlmsg_type = RTM_GETROUTE;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.h.nlmsg_seq = seq_++;
+    req.m.rtm_family = family;
+    if (send(fd_, &req, req.h.nlmsg_len, 0) < 0) return io_error("netlink route dump", errno);
+    std::vector<uint8_t> in(1 << 20);
+    for (bool done = false; !done;) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 10000) <= 0) return make_error(Errc::kTimeout, "netlink route dump: no answer in 10 s");
+      ssize_t n = recv(fd_, in.data(), in.size(), 0);
+      if (n < 0) return io_error("netlink route dump", errno);
+      for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n));
+           h = NLMSG_NEXT(h, n)) {
+        if (h->nlmsg_type == NLMSG_DONE) {
+          done = true;
+          break;
+        }
+        if (h->nlmsg_type == NLMSG_ERROR) {
+          int err = -static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
+          if (err) return io_error("netlink route dump", err);
+          continue;
+        }
+        if (h->nlmsg_type != RTM_NEWROUTE) continue;
+        auto* m = static_cast<rtmsg*>(NLMSG_DATA(h));
+        if (m->rtm_protocol != options_.protocol) continue;
+        uint32_t table = m->rtm_table;
+        Route r;
+        r.type = m->rtm_type == RTN_BLACKHOLE     ? RouteType::kBlackhole
+                 : m->rtm_type == RTN_UNREACHABLE ? RouteType::kUnreachable
+                                                  : RouteType::kUnicast;
+        std::optional<IpAddress> dst;
+        NextHop single;
+        single.onlink = m->rtm_flags & RTNH_F_ONLINK;
+        bool has_single = false;
+        int len = static_cast<int>(RTM_PAYLOAD(h));
+        for (auto* a = RTM_RTA(m); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+          switch (a->rta_type) {
+            case RTA_TABLE: table = *static_cast<uint32_t*>(RTA_DATA(a)); break;
+            case RTA_DST: dst = address_from(a); break;
+            case RTA_PRIORITY: r.metric = *static_cast<uint32_t*>(RTA_DATA(a)); break;
+            case RTA_PREFSRC: r.source = address_from(a); break;
+            case RTA_GATEWAY: single.gateway = address_from(a), has_single = true; break;
+            case RTA_OIF: single.ifindex = *static_cast<int*>(RTA_DATA(a)), has_single = true; break;
+            case RTA_MULTIPATH: {
+              auto* nh = static_cast<rtnexthop*>(RTA_DATA(a));
+              int left = static_cast<int>(RTA_PAYLOAD(a));
+              while (RTNH_OK(nh, left)) {
+                NextHop hop;
+                hop.ifindex = nh->rtnh_ifindex;
+                hop.weight = static_cast<uint8_t>(nh->rtnh_hops + 1);
+                hop.onlink = nh->rtnh_flags & RTNH_F_ONLINK;
+                int alen = nh->rtnh_len - static_cast<int>(sizeof(*nh));
+                for (auto* na = RTNH_DATA(nh); RTA_OK(na, alen); na = RTA_NEXT(na, alen)) {
+                  if (na->rta_type == RTA_GATEWAY) hop.gateway = address_from(na);
+                }
+                r.next_hops.push_back(hop);
+                left -= NLMSG_ALIGN(nh->rtnh_len);
+                nh = RTNH_NEXT(nh);
+              }
+              break;
+            }
+            default: break;
+          }
+        }
+        if (table != options_.table) continue;
+        IpAddress base = dst ? *dst : (family == AF_INET ? IpAddress::v4(0u) : *IpAddress::parse("::"));
+        r.prefix = Prefix(base, m->rtm_dst_len);
+        if (r.type == RouteType::kUnicast && r.next_hops.empty() && has_single) r.next_hops.push_back(single);
+        out.push_back(std::move(r));
+      }
+    }
+  }
+  return out;
+}
+
+Result<FibStats> Fib::reconcile() {
+  auto kernel = dump();
+  if (!kernel) return kernel.error();
+  installed_.clear();
+  dirty_.clear();
+  FibStats stats;
+  for (auto& r : *kernel) {
+    auto want = desired_.find(r.prefix);
+    if (want != desired_.end() && matches(want->second, r)) {
+      installed_[r.prefix] = want->second;  // kept as it is: forwarding never blinks
+      ++stats.kept;
+    } else {
+      installed_[r.prefix] = r;
+      dirty_.push_back(r.prefix);
+    }
+  }
+  for (const auto& [prefix, route] : desired_) {
+    if (!installed_.count(prefix)) dirty_.push_back(prefix);
+  }
+  auto applied = commit();
+  stats.added = applied.added;
+  stats.replaced = applied.replaced;
+  stats.removed = applied.removed;
+  stats.failures = std::move(applied.failures);
+  return stats;
+}
+
+}  // namespace tern::routing

@@ -1,0 +1,103 @@
+// The kernel FIB programmer: tern's desired routes, written to the kernel in batches and
+// kept right.
+//
+// Routes carry tern's protocol number (rtm_protocol, 196 by default) in a configurable
+// table, so tern only ever touches its own: reconcile() dumps the routes of that protocol
+// in that table, diffs them against the desired set and applies only the difference —
+// routes a previous run left and still wanted stay untouched, which is what lets
+// forwarding survive a restart of ternd.
+//
+// Requests are raw rtnetlink messages packed many to a sendmsg(), each acknowledged and
+// matched back to its route by sequence number, so a million routes go in without a
+// round trip each and a failing route (EEXIST, ENETUNREACH, ENODEV ...) is reported on
+// its own. (libnl builds one message per send; its per-route objects would double the
+// cost of a full table. The link helpers in routing/link stay on libnl.)
+//
+// Not thread-safe; bound to the network namespace of the thread that opened it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/ip.hpp"
+#include "common/result.hpp"
+
+namespace tern::routing {
+
+inline constexpr uint8_t kTernProtocol = 196;  // registered in the README
+
+struct NextHop {
+  std::optional<IpAddress> gateway;  // none: directly on `ifindex`
+  int ifindex = 0;                   // 0: the kernel finds it from the gateway
+  uint8_t weight = 1;                // ECMP weight, 1..256
+  bool onlink = false;               // the gateway is on the link even without a covering route
+  friend bool operator==(const NextHop&, const NextHop&) = default;
+};
+
+enum class RouteType : uint8_t { kUnicast, kBlackhole, kUnreachable };
+
+struct Route {
+  Prefix prefix;
+  RouteType type = RouteType::kUnicast;
+  std::vector<NextHop> next_hops;  // several: one multipath route (RTA_MULTIPATH)
+  uint32_t metric = 0;
+  std::optional<IpAddress> source;  // RTA_PREFSRC
+  friend bool operator==(const Route&, const Route&) = default;
+};
+
+struct FibOptions {
+  uint32_t table = 254;  // RT_TABLE_MAIN
+  uint8_t protocol = kTernProtocol;
+  size_t window = 4096;  // requests in flight before acknowledgements are read
+};
+
+struct FibFailure {
+  Prefix prefix;
+  int error = 0;  // errno
+  std::string message;
+};
+
+struct FibStats {
+  size_t added = 0, replaced = 0, removed = 0, kept = 0;
+  std::vector<FibFailure> failures;
+};
+
+class Fib {
+ public:
+  static Result<Fib> open(FibOptions options = {});
+  Fib(Fib&&) noexcept;
+  Fib& operator=(Fib&&) noexcept;
+  ~Fib();
+
+  // The desired state; nothing reaches the kernel before commit().
+  void set(const Route& route);
+  void remove(const Prefix& prefix);
+
+  // Writes what changed since the last commit: replaces (so a multipath route changes
+  // without a moment where the prefix is missing) and deletes, batched.
+  FibStats commit();
+  // Dumps tern's routes from the kernel and makes them exactly the desired set.
+  Result<FibStats> reconcile();
+
+  const std::unordered_map<Prefix, Route>& desired() const { return desired_; }
+  size_t installed() const { return installed_.size(); }
+
+ private:
+  explicit Fib(int fd, FibOptions options);
+  Result<std::vector<Route>> dump();
+  // Sends the requests and collects every acknowledgement; `requests` are (prefix, bytes).
+  std::vector<FibFailure> transact(const std::vector<std::pair<Prefix, std::vector<uint8_t>>>& requests);
+  std::vector<uint8_t> route_message(const Route& route, bool add);
+
+  int fd_ = -1;
+  FibOptions options_;
+  uint32_t seq_ = 1;
+  std::unordered_map<Prefix, Route> desired_;
+  std::unordered_map<Prefix, Route> installed_;  // what the kernel has, as far as we know
+  std::vector<Prefix> dirty_;
+};
+
+}  // namespace tern::routing

@@ -1,0 +1,208 @@
+// The FIB programmer against the real kernel, in namespaces the test makes: every kind of
+// route, per-route errors, foreign routes left alone, reconcile after a crash, and 100 k
+// routes in and out. Checked with `ip -j route`.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "routing/fib/fib.hpp"
+#include "tests/support/netns.hpp"
+#include "tests/support/process.hpp"
+
+namespace tern::routing {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Netns;
+
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+Prefix pfx(const char* s) { return *Prefix::parse(s); }
+
+Route via(const char* prefix, std::vector<const char*> gateways) {
+  Route r;
+  r.prefix = pfx(prefix);
+  for (auto g : gateways) r.next_hops.push_back({ip(g)});
+  return r;
+}
+
+Route of_type(const char* prefix, RouteType type) {
+  Route r;
+  r.prefix = pfx(prefix);
+  r.type = type;
+  return r;
+}
+
+class FibTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TERN_REQUIRE_ROOT();
+    node_ = std::make_unique<Netns>("node");
+    peer_ = std::make_unique<Netns>("peer");
+    testing::connect(*node_, "eth0", "198.18.0.1/24", *peer_, "eth0", "198.18.0.2/24");
+    node_->ip("-6 addr add 2001:db8::1/64 dev eth0 nodad");
+  }
+
+  Fib open(FibOptions o = {}) {
+    auto fib = testing::in_netns(*node_, [&] {
+      std::optional<Fib> f;
+      auto opened = Fib::open(o);
+      if (opened) f.emplace(std::move(opened.value()));
+      return f;
+    });
+    EXPECT_TRUE(fib.has_value());
+    return std::move(*fib);
+  }
+
+  // `ip -j [-6] route show table all proto 196` in the node namespace.
+  nlohmann::json routes(bool v6 = false, const std::string& proto = "196") {
+    auto r = testing::run({"ip", "-n", node_->name(), "-j", v6 ? "-6" : "-4", "route", "show", "table", "all",
+                           "proto", proto});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out.empty() ? "[]" : r.out);
+  }
+  nlohmann::json route(const std::string& dst, bool v6 = false) {
+    for (const auto& r : routes(v6)) {
+      if (r.value("dst", "") == dst) return r;
+    }
+    return nlohmann::json::object();
+  }
+
+  std::unique_ptr<Netns> node_, peer_;
+};
+
+TEST_F(FibTest, EveryKindOfRoute) {
+  Fib fib = open();
+  fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
+  fib.set(via("198.18.11.0/24", {"198.18.0.2", "198.18.0.3"}));
+  fib.set(of_type("198.18.100.0/24", RouteType::kBlackhole));
+  fib.set(of_type("198.18.101.0/24", RouteType::kUnreachable));
+  Route metric = via("198.18.12.0/24", {"198.18.0.2"});
+  metric.metric = 50;
+  metric.source = ip("198.18.0.1");
+  fib.set(metric);
+  fib.set(via("2001:db8:10::/48", {"2001:db8::2"}));
+  Route onlink = via("198.18.13.0/24", {"198.18.77.1"});
+  onlink.next_hops[0].ifindex = 0;
+  onlink.next_hops[0].onlink = true;
+  // onlink needs the device: find eth0's index through the kernel's answer.
+  auto links = testing::run({"ip", "-n", node_->name(), "-j", "link", "show", "eth0"});
+  onlink.next_hops[0].ifindex = nlohmann::json::parse(links.out)[0]["ifindex"];
+  fib.set(onlink);
+  auto stats = fib.commit();
+  EXPECT_TRUE(stats.failures.empty()) << stats.failures[0].prefix.to_string() << ": " << stats.failures[0].message;
+  EXPECT_EQ(stats.added, 7u);
+
+  EXPECT_EQ(route("198.18.10.0/24")["gateway"], "198.18.0.2") << routes().dump(2);
+  auto ecmp = route("198.18.11.0/24");
+  ASSERT_EQ(ecmp["nexthops"].size(), 2u) << ecmp.dump(2);
+  EXPECT_EQ(ecmp["nexthops"][0]["gateway"], "198.18.0.2");
+  EXPECT_EQ(ecmp["nexthops"][1]["gateway"], "198.18.0.3");
+  EXPECT_EQ(route("198.18.100.0/24")["type"], "blackhole");
+  EXPECT_EQ(route("198.18.101.0/24")["type"], "unreachable");
+  EXPECT_EQ(route("198.18.12.0/24")["metric"], 50);
+  EXPECT_EQ(route("198.18.12.0/24")["prefsrc"], "198.18.0.1");
+  EXPECT_EQ(route("198.18.13.0/24")["flags"], nlohmann::json::array({"onlink"})) << route("198.18.13.0/24").dump();
+  EXPECT_EQ(route("2001:db8:10::/48", true)["gateway"], "2001:db8::2") << routes(true).dump(2);
+
+  // A path leaves the multipath route: replaced in place, the prefix never missing.
+  fib.set(via("198.18.11.0/24", {"198.18.0.3"}));
+  stats = fib.commit();
+  EXPECT_EQ(stats.replaced, 1u);
+  EXPECT_EQ(route("198.18.11.0/24")["gateway"], "198.18.0.3");
+  // Nothing changed, nothing sent.
+  stats = fib.commit();
+  EXPECT_EQ(stats.added + stats.replaced + stats.removed, 0u);
+
+  fib.remove(pfx("198.18.10.0/24"));
+  fib.remove(pfx("2001:db8:10::/48"));
+  stats = fib.commit();
+  EXPECT_EQ(stats.removed, 2u);
+  EXPECT_TRUE(route("198.18.10.0/24").empty());
+  EXPECT_TRUE(routes(true).empty());
+}
+
+TEST_F(FibTest, PerRouteErrorsAreReportedOneByOne) {
+  Fib fib = open();
+  fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
+  fib.set(via("198.18.11.0/24", {"198.18.99.1"}));  // no route to the gateway
+  fib.set(via("198.18.12.0/24", {"198.18.0.2"}));
+  auto stats = fib.commit();
+  ASSERT_EQ(stats.failures.size(), 1u);
+  EXPECT_EQ(stats.failures[0].prefix, pfx("198.18.11.0/24"));
+  EXPECT_EQ(stats.failures[0].error, ENETUNREACH) << stats.failures[0].message;
+  EXPECT_EQ(routes().size(), 2u) << "the others went in";
+  EXPECT_EQ(fib.installed(), 2u);
+  // It is tried again at the next commit, and goes in once the gateway is reachable.
+  node_->ip("addr add 198.18.99.2/24 dev eth0");
+  stats = fib.commit();
+  EXPECT_TRUE(stats.failures.empty());
+  EXPECT_EQ(route("198.18.11.0/24")["gateway"], "198.18.99.1");
+}
+
+TEST_F(FibTest, ReconcileAfterACrashKeepsWhatIsWantedAndLeavesForeignRoutes) {
+  node_->ip("route add 198.18.20.0/24 via 198.18.0.2 proto static");
+  node_->ip("route add 198.18.21.0/24 via 198.18.0.2 proto 197");
+  {
+    Fib before = open();
+    before.set(via("198.18.10.0/24", {"198.18.0.2"}));
+    before.set(via("198.18.11.0/24", {"198.18.0.2"}));
+    before.set(via("198.18.12.0/24", {"198.18.0.2"}));
+    ASSERT_TRUE(before.commit().failures.empty());
+  }  // "crash": the routes stay in the kernel
+
+  Fib after = open();
+  after.set(via("198.18.10.0/24", {"198.18.0.2"}));   // the same: kept
+  after.set(via("198.18.11.0/24", {"198.18.0.3"}));   // changed: replaced
+  after.set(via("198.18.13.0/24", {"198.18.0.2"}));   // new: added; 12 is gone: removed
+  auto stats = after.reconcile();
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->kept, 1u);
+  EXPECT_EQ(stats->replaced, 1u);
+  EXPECT_EQ(stats->added, 1u);
+  EXPECT_EQ(stats->removed, 1u);
+  std::set<std::string> ours;
+  for (const auto& r : routes()) ours.insert(r["dst"].get<std::string>() + " " + r["gateway"].get<std::string>());
+  EXPECT_EQ(ours, (std::set<std::string>{"198.18.10.0/24 198.18.0.2", "198.18.11.0/24 198.18.0.3",
+                                         "198.18.13.0/24 198.18.0.2"}));
+  EXPECT_EQ(routes(false, "static").size(), 1u) << "a foreign route is never touched";
+  EXPECT_EQ(routes(false, "197").size(), 1u);
+  // A second reconcile finds nothing to do.
+  stats = after.reconcile();
+  EXPECT_EQ(stats->kept, 3u);
+  EXPECT_EQ(stats->added + stats->replaced + stats->removed, 0u);
+}
+
+TEST_F(FibTest, AnotherTableAndProtocol) {
+  Fib fib = open({.table = 1000, .protocol = 199});
+  fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
+  ASSERT_TRUE(fib.commit().failures.empty());
+  auto r = testing::run({"ip", "-n", node_->name(), "-j", "route", "show", "table", "1000", "proto", "199"});
+  EXPECT_NE(r.out.find("198.18.10.0/24"), std::string::npos) << r.out;
+  EXPECT_TRUE(routes().empty()) << "nothing with the default protocol";
+}
+
+TEST_F(FibTest, HundredThousandRoutesInAndOutLeaveNothing) {
+  Fib fib = open();
+  std::vector<Prefix> prefixes;  // host routes from 198.18.1.0 on, inside 198.18.0.0/15
+  for (uint32_t i = 0; i < 100'000; ++i) prefixes.push_back(Prefix(IpAddress::v4(0xc6120100u + i), 32));
+  Route r = via("198.18.0.0/32", {"198.18.0.2"});
+  for (const auto& p : prefixes) {
+    r.prefix = p;
+    fib.set(r);
+  }
+  auto stats = fib.commit();
+  EXPECT_TRUE(stats.failures.empty());
+  EXPECT_EQ(stats.added, 100'000u);
+  auto count = testing::sh("ip -n " + node_->name() + " route show proto 196 | wc -l");
+  EXPECT_EQ(std::stoi(count.out), 100'000);
+  for (const auto& p : prefixes) fib.remove(p);
+  stats = fib.commit();
+  EXPECT_EQ(stats.removed, 100'000u);
+  EXPECT_TRUE(stats.failures.empty());
+  count = testing::sh("ip -n " + node_->name() + " route show proto 196 | wc -l");
+  EXPECT_EQ(std::stoi(count.out), 0);
+}
+
+}  // namespace
+}  // namespace tern::routing
