@@ -412,7 +412,7 @@ Result<Config> load_config(const std::string& path) {
                                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
   if (auto st = r.keys(root, "", {"node", "pools", "bgp", "peers", "peer_templates", "dynamic_neighbors", "admin",
-                                  "http", "log_level"});
+                                  "http", "routing", "log_level"});
       !st) {
     return st.error();
   }
@@ -588,6 +588,41 @@ Result<Config> load_config(const std::string& path) {
         return r.error(admin["socket"], "admin.socket", "must be an absolute path under 108 characters");
       }
       c.admin_socket = *path;
+    }
+  }
+  if (const auto& routing = root["routing"]) {
+    if (auto st = r.keys(routing, "routing", {"install", "table", "protocol", "blackhole_blocks", "reconcile_interval",
+                                              "startup_grace"});
+        !st) {
+      return st.error();
+    }
+    for (auto [key, field] : {std::pair{"install", &c.routing.install},
+                              std::pair{"blackhole_blocks", &c.routing.blackhole_blocks}}) {
+      if (!routing[key]) continue;
+      auto v = r.boolean(routing[key], std::string("routing.") + key);
+      if (!v) return v.error();
+      *field = *v;
+    }
+    if (routing["table"]) {
+      auto v = r.number(routing["table"], "routing.table", 1, 0xfffffffe);
+      if (!v) return v.error();
+      if (*v == 255) return r.error(routing["table"], "routing.table", "255 is the kernel's local table");
+      c.routing.table = static_cast<uint32_t>(*v);
+    }
+    if (routing["protocol"]) {
+      auto v = r.number(routing["protocol"], "routing.protocol", 5, 254);  // 0-4 are the kernel's own
+      if (!v) return v.error();
+      c.routing.protocol = static_cast<uint8_t>(*v);
+    }
+    if (routing["startup_grace"]) {
+      auto v = r.number(routing["startup_grace"], "routing.startup_grace", 0, 3600);
+      if (!v) return v.error();
+      c.routing.startup_grace = static_cast<uint32_t>(*v);
+    }
+    if (routing["reconcile_interval"]) {
+      auto v = r.number(routing["reconcile_interval"], "routing.reconcile_interval", 1, 86400);
+      if (!v) return v.error();
+      c.routing.reconcile_interval = static_cast<uint32_t>(*v);
     }
   }
   if (const auto& http = root["http"]) {

@@ -38,6 +38,16 @@ struct Config {
   size_t dynamic_neighbor_limit = 1000;
   std::string admin_socket = "/run/tern/ternd.sock";
   std::string http_listen = "127.0.0.1:9479";  // /metrics, /healthz, /readyz; empty: off
+  struct Routing {
+    bool install = true;           // best paths into the kernel
+    uint32_t table = 254;          // main
+    uint8_t protocol = 196;        // tern's routes are told apart by it
+    bool blackhole_blocks = true;  // the node's blocks: what no Pod uses goes nowhere
+    uint32_t reconcile_interval = 60;  // seconds between level-triggered reconciles
+    // After a start, the kernel is reconciled (what the last run left and nobody wants
+    // goes) once every configured peer has sent its End-of-RIB, or after this many seconds.
+    uint32_t startup_grace = 30;
+  } routing;
   std::string log_level = "info";
 };
 

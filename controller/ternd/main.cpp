@@ -47,8 +47,7 @@ int main(int argc, char** argv) {
 
   namespace asio = boost::asio;
   asio::io_context io;
-  // Best-path changes go to the kernel once the routing module is wired in; today they
-  // are counted (metrics) and logged at debug level.
+  // The node installs best paths in the kernel itself; here they are logged at debug.
   tern::ternd::Node node(io, *config, [](const tern::bgp::rib::BestChange& c) {
     if (spdlog::should_log(spdlog::level::debug)) {
       std::string via;
@@ -84,7 +83,7 @@ int main(int argc, char** argv) {
                                  tern::ternd::render_metrics(node, std::chrono::steady_clock::now())};
       }
       if (path == "/healthz") return tern::http::Reply{200, "text/plain; charset=utf-8", "ok\n"};
-      if (path == "/readyz") return tern::ternd::readiness(node.config(), node.speaker());
+      if (path == "/readyz") return tern::ternd::readiness(node);
       return tern::http::Reply{404, "text/plain; charset=utf-8", "/metrics, /healthz, /readyz\n"};
     });
     if (auto st = http->start(); !st) {

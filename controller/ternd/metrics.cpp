@@ -106,10 +106,21 @@ std::string render_metrics(const Node& node, std::chrono::steady_clock::time_poi
   w.sample("tern_rib_attribute_sets", "", double(rib.attribute_sets()));
   w.family("tern_rib_best_path_changes_total", "counter", "Best-path changes handed to the routing module.");
   w.sample("tern_rib_best_path_changes_total", "", double(node.best_changes()));
+  const auto& fib = node.fib_counters();
+  w.family("tern_fib_routes", "gauge", "tern's routes in the kernel.");
+  w.sample("tern_fib_routes", "", double(fib.installed));
+  w.family("tern_fib_operations_total", "counter", "Routes added, replaced or removed in the kernel.");
+  w.sample("tern_fib_operations_total", "", double(fib.operations));
+  w.family("tern_fib_errors_total", "counter", "Kernel route operations that failed.");
+  w.sample("tern_fib_errors_total", "", double(fib.errors));
+  w.family("tern_fib_in_sync", "gauge", "1 when the last write or reconcile of kernel routes had no failure.");
+  w.sample("tern_fib_in_sync", "", fib.in_sync ? 1 : 0);
   return w.take();
 }
 
-http::Reply readiness(const Config& config, const bgp::session::Speaker& speaker) {
+http::Reply readiness(const Node& node) {
+  const Config& config = node.config();
+  const auto& speaker = node.speaker();
   std::string missing;
   bool any_static = false, any_up = false;
   for (const auto& s : speaker.sessions()) {
@@ -124,6 +135,7 @@ http::Reply readiness(const Config& config, const bgp::session::Speaker& speaker
     }
   }
   if (any_static && !any_up) missing += "no BGP session is established\n";
+  if (!node.fib_counters().in_sync) missing += "the kernel's routes are not in sync (see the log)\n";
   if (!missing.empty()) return {503, "text/plain; charset=utf-8", "not ready:\n" + missing};
   return {200, "text/plain; charset=utf-8", "ready\n"};
 }

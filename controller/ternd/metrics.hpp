@@ -14,8 +14,9 @@ namespace tern::ternd {
 
 std::string render_metrics(const Node& node, std::chrono::steady_clock::time_point now);
 
-// Ready when every peer marked `required` is Established, and — when any static peer is
-// configured — at least one session is. 503 names what is missing.
-http::Reply readiness(const Config& config, const bgp::session::Speaker& speaker);
+// Ready when every peer marked `required` is Established, when any static peer is
+// configured at least one session is, and the kernel's routes are in sync. 503 names
+// what is missing.
+http::Reply readiness(const Node& node);
 
 }  // namespace tern::ternd

@@ -37,8 +37,10 @@ Node::Node(asio::io_context& io, Config config, BestChangeHandler on_best_change
       rib_(bgp::rib::Options{config_.asn, config_.router_id.v4_host_order(), config_.cluster_id, config_.decision},
            [this](const bgp::rib::BestChange& c) {
              ++best_changes_;
+             install(c);
              if (on_best_change_) on_best_change_(c);
-           }) {
+           }),
+      reconcile_timer_(io) {
   bgp::session::Session::Callbacks callbacks;
   callbacks.on_state = [this](auto& s, State from, State to) { on_state(s, from, to); };
   callbacks.on_update = [this](auto& s, const auto& u) { on_update(s, u); };
@@ -49,11 +51,102 @@ Node::Node(asio::io_context& io, Config config, BestChangeHandler on_best_change
 }
 
 Status Node::start() {
+  if (config_.routing.install) {
+    auto fib = routing::Fib::open({config_.routing.table, config_.routing.protocol});
+    if (!fib) return fib.error().wrap("routing");
+    fib_.emplace(std::move(fib.value()));
+  }
   for (const auto& b : config_.blocks) rib_.announce_local(b);
+  // What a previous run left in the kernel stays while the sessions come back and
+  // re-learn it (new routes replace old ones in place); once every configured peer has
+  // sent its End-of-RIB, or the grace time is over, a reconcile removes what nobody
+  // wants any more. A restart does not interrupt forwarding through routes still valid.
+  for (const auto& p : config_.peers) awaiting_end_of_rib_.push_back(p.address);
+  reconcile_timer_.expires_after(std::chrono::seconds(config_.routing.startup_grace));
+  reconcile_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) reconcile_fib();
+  });
+  if (awaiting_end_of_rib_.empty()) reconcile_fib();
   return speaker_->start();
 }
 
-void Node::stop(const std::string& message) { speaker_->stop(message); }
+void Node::install(const bgp::rib::BestChange& c) {
+  if (!fib_ || stopping_) return;
+  if (c.local) {
+    if (config_.routing.blackhole_blocks) {
+      routing::Route r;
+      r.prefix = c.prefix;
+      r.type = routing::RouteType::kBlackhole;
+      fib_->set(r);
+    }
+  } else if (c.next_hops.empty()) {
+    fib_->remove(c.prefix);
+  } else {
+    routing::Route r;
+    r.prefix = c.prefix;
+    for (const auto& nh : c.next_hops) r.next_hops.push_back({nh});
+    fib_->set(r);
+  }
+  if (commit_scheduled_) return;
+  commit_scheduled_ = true;
+  asio::post(io_, [this] {
+    commit_scheduled_ = false;
+    commit_fib();
+  });
+}
+
+void Node::account(const routing::FibStats& stats, const char* what) {
+  fib_counters_.operations += stats.added + stats.replaced + stats.removed;
+  fib_counters_.errors += stats.failures.size();
+  fib_counters_.installed = fib_->installed();
+  fib_counters_.in_sync = stats.failures.empty();
+  for (const auto& f : stats.failures) {
+    spdlog::warn("kernel route {}: {} (tried again at the next change or reconcile)", f.prefix.to_string(), f.message);
+  }
+  if (stats.added + stats.replaced + stats.removed || !stats.failures.empty() || std::string_view(what) == "reconciled") {
+    spdlog::info("kernel routes {}: {} added, {} replaced, {} removed, {} kept, {} failed", what, stats.added,
+                 stats.replaced, stats.removed, stats.kept, stats.failures.size());
+  }
+}
+
+// A few thousand routes per turn of the loop: a full table goes in within seconds while
+// keepalives and UPDATEs keep flowing between the batches.
+void Node::commit_fib() {
+  if (stopping_) return;
+  account(fib_->commit(4096), "committed");
+  if (fib_->pending() && !commit_scheduled_) {
+    commit_scheduled_ = true;
+    asio::post(io_, [this] {
+      commit_scheduled_ = false;
+      commit_fib();
+    });
+  }
+}
+
+void Node::reconcile_fib() {
+  if (!fib_ || stopping_) return;
+  reconciled_once_ = true;
+  awaiting_end_of_rib_.clear();
+  auto stats = fib_->reconcile();
+  if (!stats) {
+    spdlog::error("kernel routes: reconcile failed: {}", stats.error().message);
+    fib_counters_.in_sync = false;
+  } else {
+    account(*stats, "reconciled");
+  }
+  // Level-triggered, besides the changes: whatever drifted comes back.
+  reconcile_timer_.expires_after(std::chrono::seconds(config_.routing.reconcile_interval));
+  reconcile_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) reconcile_fib();
+  });
+}
+
+// The kernel routes stay: the next run reconciles them (forwarding survives a restart).
+void Node::stop(const std::string& message) {
+  stopping_ = true;
+  reconcile_timer_.cancel();
+  speaker_->stop(message);
+}
 
 Status Node::reload(const Config& fresh) {
   // The node's blocks: what went is withdrawn, what came is announced.
@@ -148,7 +241,15 @@ void Node::on_update(bgp::session::Session& s, const bgp::wire::Decoded& decoded
   if (applied.refused) {
     spdlog::debug("peer {}: {} prefixes refused by policy or as loops", s.config().name, applied.refused);
   }
-  if (applied.end_of_rib) spdlog::info("peer {}: End-of-RIB", s.config().name);
+  if (applied.end_of_rib) {
+    spdlog::info("peer {}: End-of-RIB", s.config().name);
+    std::erase(awaiting_end_of_rib_, s.config().address);
+    if (!reconciled_once_ && awaiting_end_of_rib_.empty()) {
+      asio::post(io_, [this] {
+        if (!reconciled_once_) reconcile_fib();
+      });
+    }
+  }
   if (applied.over_limit) {
     const auto& limit = rib_.peer(it->second).import;
     if (limit.max_prefix_teardown) {

@@ -11,6 +11,7 @@
 #include "bgp/rib/rib.hpp"
 #include "bgp/session/session.hpp"
 #include "controller/ternd/config.hpp"
+#include "routing/fib/fib.hpp"
 
 namespace tern::ternd {
 
@@ -19,7 +20,8 @@ class Node {
   using BestChangeHandler = std::function<void(const bgp::rib::BestChange&)>;
 
   Node(boost::asio::io_context& io, Config config, BestChangeHandler on_best_change);
-  Status start();  // listens, starts the sessions, announces the node's blocks
+  // Reconciles the kernel's routes, listens, starts the sessions, announces the blocks.
+  Status start();
   void stop(const std::string& message);
   // SIGHUP: the peers and their policies from a fresh configuration.
   Status reload(const Config& fresh);
@@ -28,6 +30,12 @@ class Node {
   const bgp::session::Speaker& speaker() const { return *speaker_; }
   const bgp::rib::Rib& rib() const { return rib_; }
   uint64_t best_changes() const { return best_changes_; }
+  struct FibCounters {
+    uint64_t operations = 0, errors = 0;
+    size_t installed = 0;
+    bool in_sync = true;  // the last commit or reconcile had no failure
+  };
+  const FibCounters& fib_counters() const { return fib_counters_; }
 
  private:
   void on_state(bgp::session::Session& s, bgp::fsm::State from, bgp::fsm::State to);
@@ -37,6 +45,11 @@ class Node {
   // One flush per turn of the event loop, however many UPDATEs came in it.
   void schedule_flush();
   void flush();
+  // Best paths become kernel routes, committed in one batch per turn of the loop.
+  void install(const bgp::rib::BestChange& change);
+  void commit_fib();
+  void reconcile_fib();
+  void account(const routing::FibStats& stats, const char* what);
 
   boost::asio::io_context& io_;
   Config config_;
@@ -45,6 +58,13 @@ class Node {
   std::unique_ptr<bgp::session::Speaker> speaker_;
   std::unordered_map<const bgp::session::Session*, bgp::rib::PeerId> in_rib_;
   bool flush_scheduled_ = false;
+  std::optional<routing::Fib> fib_;
+  bool commit_scheduled_ = false;
+  bool stopping_ = false;  // the kernel's routes are left as they are from here on
+  bool reconciled_once_ = false;
+  std::vector<IpAddress> awaiting_end_of_rib_;  // configured peers, until their End-of-RIB
+  boost::asio::steady_timer reconcile_timer_;
+  FibCounters fib_counters_;
   uint64_t best_changes_ = 0;
   PeerPolicy default_policy_;
 };

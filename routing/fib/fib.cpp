@@ -228,11 +228,16 @@ std::vector<FibFailure> Fib::transact(const std::vector<std::pair<Prefix, std::v
   return failures;
 }
 
-FibStats Fib::commit() {
+FibStats Fib::commit(size_t limit) {
   FibStats stats;
   std::vector<std::pair<Prefix, std::vector<uint8_t>>> requests;
   std::vector<Prefix> todo;
-  todo.swap(dirty_);
+  if (dirty_.size() <= limit) {
+    todo.swap(dirty_);
+  } else {
+    todo.assign(dirty_.end() - static_cast<std::ptrdiff_t>(limit), dirty_.end());
+    dirty_.resize(dirty_.size() - limit);
+  }
   std::sort(todo.begin(), todo.end());
   todo.erase(std::unique(todo.begin(), todo.end()), todo.end());
   for (const auto& prefix : todo) {
@@ -252,12 +257,9 @@ FibStats Fib::commit() {
   for (const auto& f : stats.failures) failed.emplace(f.prefix, &f);
   for (const auto& [prefix, bytes] : requests) {
     if (auto f = failed.find(prefix); f != failed.end()) {
-      // A delete of what is not there is done; anything else is tried again next time.
-      if (f->second->error == ESRCH) {
-        installed_.erase(prefix);
-      } else {
-        dirty_.push_back(prefix);
-      }
+      // A delete of what is not there is done; anything else is tried again at the next
+      // change of that route or the next reconcile (not at once: it would fail again).
+      if (f->second->error == ESRCH) installed_.erase(prefix);
       continue;
     }
     if (auto want = desired_.find(prefix); want != desired_.end()) {

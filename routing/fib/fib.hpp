@@ -77,8 +77,12 @@ class Fib {
   void remove(const Prefix& prefix);
 
   // Writes what changed since the last commit: replaces (so a multipath route changes
-  // without a moment where the prefix is missing) and deletes, batched.
-  FibStats commit();
+  // without a moment where the prefix is missing) and deletes, batched. At most `limit`
+  // prefixes per call, so a caller on an event loop can keep its other work on time;
+  // pending() says how many wait. A route that fails is reported and tried again when it
+  // changes or at the next reconcile.
+  FibStats commit(size_t limit = SIZE_MAX);
+  size_t pending() const { return dirty_.size(); }
   // Dumps tern's routes from the kernel and makes them exactly the desired set.
   Result<FibStats> reconcile();
 

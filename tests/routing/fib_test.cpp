@@ -133,10 +133,14 @@ TEST_F(FibTest, PerRouteErrorsAreReportedOneByOne) {
   EXPECT_EQ(stats.failures[0].error, ENETUNREACH) << stats.failures[0].message;
   EXPECT_EQ(routes().size(), 2u) << "the others went in";
   EXPECT_EQ(fib.installed(), 2u);
-  // It is tried again at the next commit, and goes in once the gateway is reachable.
+  EXPECT_EQ(fib.pending(), 0u) << "not retried in a loop";
+  // It is tried again at the next reconcile, and goes in once the gateway is reachable.
   node_->ip("addr add 198.18.99.2/24 dev eth0");
-  stats = fib.commit();
-  EXPECT_TRUE(stats.failures.empty());
+  auto again = fib.reconcile();
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->failures.empty());
+  EXPECT_EQ(again->added, 1u);
+  EXPECT_EQ(again->kept, 2u);
   EXPECT_EQ(route("198.18.11.0/24")["gateway"], "198.18.99.1");
 }
 

@@ -44,6 +44,15 @@ class FrrRoutes : public ::testing::Test {
     return j.value("198.18.0.1", nlohmann::json::object()).value("connectionsEstablished", -1);
   }
 
+  // The node's kernel route for a prefix, as `ip -j route` shows it (tern's protocol only).
+  nlohmann::json kernel_route(const std::string& prefix) {
+    auto r = testing::run({"ip", "-n", node_->name(), "-j", "route", "show", "proto", "196"});
+    for (const auto& route : nlohmann::json::parse(r.out.empty() ? "[]" : r.out)) {
+      if (route.value("dst", "") == prefix) return route;
+    }
+    return nlohmann::json::object();
+  }
+
   std::unique_ptr<Netns> node_, tor_;
   std::unique_ptr<Frr> frr_;
   std::unique_ptr<Ternd> ternd_;
@@ -100,12 +109,19 @@ TEST_F(FrrRoutes, EbgpBothWaysWithDefaultDenyImport) {
   EXPECT_EQ(peer["prefixes_out"], "1") << peer.dump(2);
   EXPECT_GE(std::stoi(peer["prefixes_in"].get<std::string>()), 3) << "received, whatever policy did with them";
 
+  // In the node's kernel: FRR's route via FRR, and the node's own block blackholed.
+  EXPECT_TRUE(wait_until([&] { return kernel_route("198.18.200.0/24").value("gateway", "") == "198.18.0.2"; }, 10s,
+                         100ms)) << kernel_route("198.18.200.0/24").dump() << ternd_->log();
+  EXPECT_EQ(kernel_route("198.18.100.0/24").value("type", ""), "blackhole");
+  EXPECT_TRUE(kernel_route("198.19.1.0/24").empty()) << "refused routes are not installed";
+
   // FRR withdraws: gone at ternd.
   auto r = frr_->vtysh({"configure terminal", "router bgp 65002", "address-family ipv4 unicast",
                         "no network 198.18.200.0/24"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(wait_until([&] { return ternd_->rib_paths("198.18.200.0/24").empty(); }, 10s, 250ms))
       << ternd_->ternctl_json({"rib"}).dump(2);
+  EXPECT_TRUE(wait_until([&] { return kernel_route("198.18.200.0/24").empty(); }, 10s, 100ms)) << "and from the kernel";
 
   // ternd's block leaves the configuration (SIGHUP): withdrawn at FRR.
   ternd_->reload("node: {name: node-1, router_id: 198.18.0.1, as: 65001}\npools: [198.18.0.0/16]\n"
@@ -114,13 +130,45 @@ TEST_F(FrrRoutes, EbgpBothWaysWithDefaultDenyImport) {
   EXPECT_EQ(ternd_->peer("198.18.0.2")["established_count"], 1) << "no session reset for it";
 }
 
+TEST_F(FrrRoutes, KernelRoutesSurviveARestartOfTernd) {
+  frr_ = std::make_unique<Frr>(*tor_,
+                               "frr defaults datacenter\n"
+                               "router bgp 65002\n bgp router-id 198.18.0.2\n no bgp ebgp-requires-policy\n"
+                               " no bgp network import-check\n"
+                               " neighbor 198.18.0.1 remote-as 65001\n neighbor 198.18.0.1 timers connect 1\n"
+                               " address-family ipv4 unicast\n  network 198.18.200.0/24\n  network 198.18.201.0/24\n"
+                               " exit-address-family\n");
+  const std::string yaml =
+      "node: {name: node-1, router_id: 198.18.0.1, as: 65001, blocks: [198.18.100.0/24]}\npools: [198.18.0.0/16]\n"
+      "bgp: {connect_retry: 1}\nrouting: {startup_grace: 5}\n"
+      "peers:\n  - {address: 198.18.0.2, remote_as: 65002}\n";
+  ternd_ = std::make_unique<Ternd>(*node_, yaml);
+  ASSERT_TRUE(wait_until([&] { return !kernel_route("198.18.201.0/24").empty(); }, 30s, 100ms)) << ternd_->log();
+  ternd_.reset();  // SIGTERM
+  EXPECT_FALSE(kernel_route("198.18.200.0/24").empty()) << "the routes stay while ternd is down";
+  EXPECT_FALSE(kernel_route("198.18.100.0/24").empty());
+
+  // While it is down FRR drops one route; the new ternd keeps the other and removes it.
+  auto r = frr_->vtysh({"configure terminal", "router bgp 65002", "address-family ipv4 unicast",
+                        "no network 198.18.201.0/24"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ternd_ = std::make_unique<Ternd>(*node_, yaml);
+  EXPECT_TRUE(wait_until([&] { return kernel_route("198.18.201.0/24").empty(); }, 20s, 100ms))
+      << "a stale route goes at the reconcile" << ternd_->log();
+  EXPECT_FALSE(kernel_route("198.18.200.0/24").empty());
+  EXPECT_FALSE(kernel_route("198.18.100.0/24").empty());
+  EXPECT_NE(ternd_->log().find("kernel routes reconciled: 0 added, 0 replaced, 1 removed, 2 kept"), std::string::npos)
+      << "the wanted routes were never rewritten\n" << ternd_->log();
+}
+
 TEST_F(FrrRoutes, PolicyReloadAppliesWithoutASessionReset) {
   frr_ = std::make_unique<Frr>(*tor_,
                                "frr defaults datacenter\n"
                                "router bgp 65002\n bgp router-id 198.18.0.2\n no bgp ebgp-requires-policy\n"
                                " no bgp network import-check\n"
                                " neighbor 198.18.0.1 remote-as 65001\n neighbor 198.18.0.1 timers connect 1\n"
-                               " address-family ipv4 unicast\n  network 198.19.1.0/24\n exit-address-family\n");
+                               " address-family ipv4 unicast\n  network 198.19.1.0/24\n exit-address-family\n"
+                               "debug bgp neighbor-events\n");
   const std::string node = "node: {name: node-1, router_id: 198.18.0.1, as: 65001, blocks: [198.18.100.0/24]}\n";
   const std::string peers = "peers:\n  - {name: tor, address: 198.18.0.2, remote_as: 65002";
   ternd_ = std::make_unique<Ternd>(*node_, node + "pools: [198.18.0.0/16]\n" + peers + "}\n");
@@ -130,7 +178,7 @@ TEST_F(FrrRoutes, PolicyReloadAppliesWithoutASessionReset) {
   // A wider pool and a community on export, by SIGHUP.
   ternd_->reload(node + "pools: [198.18.0.0/15]\n" + peers + ", export: {communities: [\"65001:42\"]}}\n");
   EXPECT_TRUE(wait_until([&] { return !ternd_->rib_paths("198.19.1.0/24").empty(); }, 10s, 250ms))
-      << "ternd asked FRR for its routes again (route refresh)\n" << ternd_->log();
+      << "ternd asked FRR for its routes again (route refresh)\n" << ternd_->log() << frr_->log();
   EXPECT_TRUE(wait_until([&] { return frr_route("198.18.100.0/24").value("community", nlohmann::json::object())
                                          .value("string", "") == "65001:42"; }, 10s, 250ms))
       << frr_route("198.18.100.0/24").dump(2);
@@ -143,7 +191,7 @@ TEST_F(FrrRoutes, RouteRefreshFromFrrIsAnswered) {
                                "frr defaults datacenter\n"
                                "router bgp 65002\n bgp router-id 198.18.0.2\n no bgp ebgp-requires-policy\n"
                                " neighbor 198.18.0.1 remote-as 65001\n neighbor 198.18.0.1 timers connect 1\n"
-                               "debug bgp updates in\n");
+                               "debug bgp updates in\ndebug bgp neighbor-events\n");
   ternd_ = std::make_unique<Ternd>(*node_,
                                    "node: {name: node-1, router_id: 198.18.0.1, as: 65001, blocks: [198.18.100.0/24]}\n"
                                    "pools: [198.18.0.0/16]\n"
