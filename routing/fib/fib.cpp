@@ -118,9 +118,12 @@ void Fib::remove(const Prefix& prefix) {
   if (desired_.erase(prefix)) dirty_.push_back(prefix);
 }
 
-std::vector<uint8_t> Fib::route_message(const Route& r, bool add) {
-  std::vector<uint8_t> buf(NLMSG_LENGTH(sizeof(rtmsg)));
-  auto* h = reinterpret_cast<nlmsghdr*>(buf.data());
+void Fib::route_message(const Route& r, bool add, Requests& out) {
+  std::vector<uint8_t>& buf = out.bytes;
+  size_t start = buf.size();
+  out.at.emplace_back(r.prefix, start);
+  buf.resize(start + NLMSG_LENGTH(sizeof(rtmsg)));
+  auto* h = reinterpret_cast<nlmsghdr*>(buf.data() + start);
   h->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
   h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
   auto* m = static_cast<rtmsg*>(NLMSG_DATA(h));
@@ -162,43 +165,48 @@ std::vector<uint8_t> Fib::route_message(const Route& r, bool add) {
       std::memcpy(buf.data() + mp, &len, sizeof len);
     }
   }
-  reinterpret_cast<nlmsghdr*>(buf.data())->nlmsg_len = static_cast<uint32_t>(buf.size());
-  return buf;
+  reinterpret_cast<nlmsghdr*>(buf.data() + start)->nlmsg_len = static_cast<uint32_t>(buf.size() - start);
 }
 
-std::vector<FibFailure> Fib::transact(const std::vector<std::pair<Prefix, std::vector<uint8_t>>>& requests) {
+std::vector<FibFailure> Fib::transact(Requests& requests) {
   std::vector<FibFailure> failures;
-  std::unordered_map<uint32_t, size_t> in_flight;  // seq -> request
-  std::vector<uint8_t> out;
+  const auto& at = requests.at;
+  // Sequence numbers are consecutive from `first`: a request is found by subtraction.
+  uint32_t first = seq_;
+  std::vector<bool> done(at.size(), false);
+  size_t in_flight = 0;
   std::vector<uint8_t> in(1 << 20);
   size_t next = 0;
   auto fail_rest = [&](int err, const char* what) {
-    for (const auto& [seq, i] : in_flight) failures.push_back({requests[i].first, err, what});
-    for (; next < requests.size(); ++next) failures.push_back({requests[next].first, err, what});
-    in_flight.clear();
-  };
-  while (next < requests.size() || !in_flight.empty()) {
-    // Send as many as the window allows, packed.
-    out.clear();
-    while (next < requests.size() && in_flight.size() < options_.window && out.size() < kSendChunk) {
-      size_t at = out.size();
-      out.insert(out.end(), requests[next].second.begin(), requests[next].second.end());
-      uint32_t seq = seq_++;
-      reinterpret_cast<nlmsghdr*>(out.data() + at)->nlmsg_seq = seq;
-      in_flight.emplace(seq, next++);
+    for (size_t i = 0; i < next; ++i) {
+      if (!done[i]) failures.push_back({at[i].first, err, what});
     }
-    if (!out.empty()) {
+    for (; next < at.size(); ++next) failures.push_back({at[next].first, err, what});
+    in_flight = 0;
+  };
+  while (next < at.size() || in_flight) {
+    // Send as many as the window allows, packed: a slice of the buffer as it is.
+    size_t from = next;
+    while (next < at.size() && in_flight < options_.window &&
+           (next == from || at[next].second - at[from].second < kSendChunk)) {
+      reinterpret_cast<nlmsghdr*>(requests.bytes.data() + at[next].second)->nlmsg_seq = seq_++;
+      ++next;
+      ++in_flight;
+    }
+    if (next > from) {
+      size_t end = next < at.size() ? at[next].second : requests.bytes.size();
       sockaddr_nl kernel{};
       kernel.nl_family = AF_NETLINK;
-      if (sendto(fd_, out.data(), out.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+      if (sendto(fd_, requests.bytes.data() + at[from].second, end - at[from].second, 0,
+                 reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
         fail_rest(errno, "netlink send");
         break;
       }
     }
     // Read what acknowledgements there are; wait for some when the window is full or
     // everything is sent.
-    bool must_wait = next == requests.size() || in_flight.size() >= options_.window;
-    while (!in_flight.empty()) {
+    bool must_wait = next == at.size() || in_flight >= options_.window;
+    while (in_flight) {
       pollfd p{fd_, POLLIN, 0};
       int ready = poll(&p, 1, must_wait ? 10000 : 0);
       if (ready == 0 && must_wait) {
@@ -216,11 +224,12 @@ std::vector<FibFailure> Fib::transact(const std::vector<std::pair<Prefix, std::v
       for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n));
            h = NLMSG_NEXT(h, n)) {
         if (h->nlmsg_type != NLMSG_ERROR) continue;
-        auto it = in_flight.find(h->nlmsg_seq);
-        if (it == in_flight.end()) continue;
+        size_t i = h->nlmsg_seq - first;
+        if (i >= next || done[i]) continue;
+        done[i] = true;
+        --in_flight;
         int err = -static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
-        if (err) failures.push_back({requests[it->second].first, err, std::strerror(err)});
-        in_flight.erase(it);
+        if (err) failures.push_back({at[i].first, err, std::strerror(err)});
       }
       must_wait = false;  // one read's worth, then send more
     }
@@ -230,7 +239,7 @@ std::vector<FibFailure> Fib::transact(const std::vector<std::pair<Prefix, std::v
 
 FibStats Fib::commit(size_t limit) {
   FibStats stats;
-  std::vector<std::pair<Prefix, std::vector<uint8_t>>> requests;
+  Requests requests;
   std::vector<Prefix> todo;
   if (dirty_.size() <= limit) {
     todo.swap(dirty_);
@@ -246,16 +255,16 @@ FibStats Fib::commit(size_t limit) {
     if (want != desired_.end()) {
       if (have != installed_.end() && have->second == want->second) continue;
       (have == installed_.end() ? stats.added : stats.replaced)++;
-      requests.emplace_back(prefix, route_message(want->second, true));
+      route_message(want->second, true, requests);
     } else if (have != installed_.end()) {
       ++stats.removed;
-      requests.emplace_back(prefix, route_message(have->second, false));
+      route_message(have->second, false, requests);
     }
   }
   stats.failures = transact(requests);
   std::unordered_map<Prefix, const FibFailure*> failed;
   for (const auto& f : stats.failures) failed.emplace(f.prefix, &f);
-  for (const auto& [prefix, bytes] : requests) {
+  for (const auto& [prefix, offset] : requests.at) {
     if (auto f = failed.find(prefix); f != failed.end()) {
       // A delete of what is not there is done; anything else is tried again at the next
       // change of that route or the next reconcile (not at once: it would fail again).

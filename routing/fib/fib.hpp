@@ -92,9 +92,14 @@ class Fib {
  private:
   explicit Fib(int fd, FibOptions options);
   Result<std::vector<Route>> dump();
-  // Sends the requests and collects every acknowledgement; `requests` are (prefix, bytes).
-  std::vector<FibFailure> transact(const std::vector<std::pair<Prefix, std::vector<uint8_t>>>& requests);
-  std::vector<uint8_t> route_message(const Route& route, bool add);
+  // Requests, back to back in one buffer (no allocation per route).
+  struct Requests {
+    std::vector<uint8_t> bytes;
+    std::vector<std::pair<Prefix, size_t>> at;  // each request's prefix and offset
+  };
+  // Sends the requests and collects every acknowledgement.
+  std::vector<FibFailure> transact(Requests& requests);
+  void route_message(const Route& route, bool add, Requests& out);
 
   int fd_ = -1;
   FibOptions options_;

@@ -1,0 +1,122 @@
+// Installs and then removes N IPv4 routes via a gateway in the current network namespace,
+// three ways, printing the seconds each takes:
+//   tern  routing::Fib (batched, every route acknowledged and matched)
+//   raw   the kernel's own limit: requests packed many to a sendmsg, no acknowledgement
+//         asked per route (one at the end to know they were all taken)
+// `ip -batch` is timed by the run script beside these. Run it in a throwaway namespace
+// whose eth0 reaches 198.18.0.2 (bench/routing/run does).
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "routing/fib/fib.hpp"
+
+namespace {
+
+using namespace tern;
+using Clock = std::chrono::steady_clock;
+
+// Routes from 1.0.0.0 upwards, /24 each: RIB data in a namespace, never sent traffic.
+Prefix nth(uint32_t i) { return Prefix(IpAddress::v4(0x01000000u + (i << 8)), 24); }
+
+long rss_kib() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+double tern_fib(uint32_t n, bool remove) {
+  static std::optional<routing::Fib> fib;
+  if (!fib) fib.emplace(std::move(routing::Fib::open().value()));
+  routing::Route r;
+  r.next_hops = {{*IpAddress::parse("198.18.0.2")}};
+  auto start = Clock::now();
+  for (uint32_t i = 0; i < n; ++i) {
+    if (remove) {
+      fib->remove(nth(i));
+    } else {
+      r.prefix = nth(i);
+      fib->set(r);
+    }
+  }
+  auto stats = fib->commit();
+  double s = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!stats.failures.empty()) std::cerr << stats.failures.size() << " failures, first: " << stats.failures[0].message << '\n';
+  return s;
+}
+
+double raw(uint32_t n, bool remove) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  sockaddr_nl local{};
+  local.nl_family = AF_NETLINK;
+  bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local);
+  int sndbuf = 8 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
+  struct Request {
+    nlmsghdr h;
+    rtmsg m;
+    rtattr dst_attr;
+    uint32_t dst;
+    rtattr gw_attr;
+    uint32_t gw;
+  };
+  std::vector<Request> batch(4096);
+  uint32_t gateway;
+  inet_pton(AF_INET, "198.18.0.2", &gateway);
+  auto start = Clock::now();
+  uint32_t seq = 1;
+  for (uint32_t i = 0; i < n;) {
+    size_t k = 0;
+    for (; k < batch.size() && i < n; ++k, ++i) {
+      Request& q = batch[k];
+      std::memset(&q, 0, sizeof q);
+      q.h.nlmsg_len = sizeof q;
+      q.h.nlmsg_type = remove ? RTM_DELROUTE : RTM_NEWROUTE;
+      q.h.nlmsg_flags = NLM_F_REQUEST | (remove ? 0 : NLM_F_CREATE | NLM_F_REPLACE) | (i + 1 == n ? NLM_F_ACK : 0);
+      q.h.nlmsg_seq = seq++;
+      q.m.rtm_family = AF_INET;
+      q.m.rtm_dst_len = 24;
+      q.m.rtm_table = RT_TABLE_MAIN;
+      q.m.rtm_protocol = 197;
+      q.m.rtm_type = RTN_UNICAST;
+      q.dst_attr = {RTA_LENGTH(4), RTA_DST};
+      q.dst = htonl(0x01000000u + (i << 8));
+      q.gw_attr = {RTA_LENGTH(4), RTA_GATEWAY};
+      q.gw = gateway;
+    }
+    send(fd, batch.data(), k * sizeof(Request), 0);
+  }
+  char ack[4096];
+  recv(fd, ack, sizeof ack, 0);  // the last request's acknowledgement: all were processed
+  close(fd);
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: fib_bench tern|raw N\n";
+    return 2;
+  }
+  std::string mode = argv[1];
+  auto n = static_cast<uint32_t>(std::stoul(argv[2]));
+  long before = rss_kib();
+  double add = mode == "tern" ? tern_fib(n, false) : raw(n, false);
+  long after = rss_kib();
+  double del = mode == "tern" ? tern_fib(n, true) : raw(n, true);
+  std::cout << mode << " " << n << " add " << add << " del " << del << " rss_bytes_per_route "
+            << (after - before) * 1024.0 / n << '\n';
+  return 0;
+}
