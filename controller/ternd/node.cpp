@@ -1,6 +1,7 @@
 #include "controller/ternd/node.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "bgp/wire/format.hpp"
 
@@ -40,7 +41,8 @@ Node::Node(asio::io_context& io, Config config, BestChangeHandler on_best_change
              install(c);
              if (on_best_change_) on_best_change_(c);
            }),
-      reconcile_timer_(io) {
+      reconcile_timer_(io),
+      repair_timer_(io) {
   bgp::session::Session::Callbacks callbacks;
   callbacks.on_state = [this](auto& s, State from, State to) { on_state(s, from, to); };
   callbacks.on_update = [this](auto& s, const auto& u) { on_update(s, u); };
@@ -55,6 +57,10 @@ Status Node::start() {
     auto fib = routing::Fib::open({config_.routing.table, config_.routing.protocol});
     if (!fib) return fib.error().wrap("routing");
     fib_.emplace(std::move(fib.value()));
+    auto fd = fib_->watch();
+    if (!fd) return fd.error().wrap("routing: the route monitor");
+    fib_events_.emplace(io_, ::dup(*fd));
+    watch_fib();
   }
   for (const auto& b : config_.blocks) rib_.announce_local(b);
   // What a previous run left in the kernel stays while the sessions come back and
@@ -111,6 +117,28 @@ void Node::account(const routing::FibStats& stats, const char* what) {
 
 // A few thousand routes per turn of the loop: a full table goes in within seconds while
 // keepalives and UPDATEs keep flowing between the batches.
+// Someone else's changes to the kernel's routes: tern's deleted routes go back (rate
+// limited), a lost event or a link coming up brings a full reconcile.
+void Node::watch_fib() {
+  fib_events_->async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    auto ev = fib_->read_events();
+    for (const auto& s : ev.shadowed) spdlog::warn("kernel routes: {}", s);
+    if (ev.repairs) spdlog::warn("kernel routes: {} of tern's deleted by someone else; putting them back", ev.repairs);
+    if (ev.reconcile) {
+      asio::post(io_, [this] { reconcile_fib(); });
+    } else if (ev.repairs && !repair_armed_) {
+      repair_armed_ = true;
+      repair_timer_.expires_after(std::chrono::milliseconds(100));
+      repair_timer_.async_wait([this](const boost::system::error_code& ec) {
+        repair_armed_ = false;
+        if (!ec) commit_fib();
+      });
+    }
+    watch_fib();
+  });
+}
+
 void Node::commit_fib() {
   if (stopping_) return;
   account(fib_->commit(4096), "committed");
@@ -145,6 +173,8 @@ void Node::reconcile_fib() {
 void Node::stop(const std::string& message) {
   stopping_ = true;
   reconcile_timer_.cancel();
+  repair_timer_.cancel();
+  if (fib_events_) fib_events_->cancel();
   speaker_->stop(message);
 }
 

@@ -50,6 +50,7 @@ class Node {
   void commit_fib();
   void reconcile_fib();
   void account(const routing::FibStats& stats, const char* what);
+  void watch_fib();
 
   boost::asio::io_context& io_;
   Config config_;
@@ -64,6 +65,9 @@ class Node {
   bool reconciled_once_ = false;
   std::vector<IpAddress> awaiting_end_of_rib_;  // configured peers, until their End-of-RIB
   boost::asio::steady_timer reconcile_timer_;
+  std::optional<boost::asio::posix::stream_descriptor> fib_events_;
+  boost::asio::steady_timer repair_timer_;  // repairs are written at most ten times a second
+  bool repair_armed_ = false;
   FibCounters fib_counters_;
   uint64_t best_changes_ = 0;
   PeerPolicy default_policy_;

@@ -1,5 +1,6 @@
 #include "routing/fib/fib.hpp"
 
+#include <linux/if.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
@@ -107,6 +108,81 @@ Fib& Fib::operator=(Fib&& o) noexcept {
 
 Fib::~Fib() {
   if (fd_ >= 0) close(fd_);
+  if (watch_fd_ >= 0) close(watch_fd_);
+}
+
+Result<int> Fib::watch() {
+  if (watch_fd_ >= 0) return watch_fd_;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  if (fd < 0) return io_error("netlink monitor socket", errno);
+  sockaddr_nl local{};
+  local.nl_family = AF_NETLINK;
+  local.nl_groups = RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_LINK;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+    int err = errno;
+    close(fd);
+    return io_error("netlink monitor bind", err);
+  }
+  int rcvbuf = 8 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  }
+  watch_fd_ = fd;
+  return fd;
+}
+
+Fib::Events Fib::read_events() {
+  Events ev;
+  if (watch_fd_ < 0) return ev;
+  std::vector<uint8_t> in(1 << 16);
+  while (true) {
+    ssize_t n = recv(watch_fd_, in.data(), in.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == ENOBUFS) {
+      ev.reconcile = true;  // the kernel dropped events: only a full look is trustworthy
+      continue;
+    }
+    if (n <= 0) break;
+    for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n)); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == RTM_NEWLINK) {
+        auto* ifi = static_cast<ifinfomsg*>(NLMSG_DATA(h));
+        // A link came (back) up: routes through it that the kernel flushed when it went
+        // down, or that failed meanwhile, go back in.
+        if ((ifi->ifi_flags & IFF_UP) && (ifi->ifi_flags & IFF_RUNNING)) ev.reconcile = true;
+        continue;
+      }
+      if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) continue;
+      auto* m = static_cast<rtmsg*>(NLMSG_DATA(h));
+      std::optional<IpAddress> dst;
+      uint32_t table = m->rtm_table;
+      int len = static_cast<int>(RTM_PAYLOAD(h));
+      for (auto* a = RTM_RTA(m); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == RTA_DST) dst = address_from(a);
+        if (a->rta_type == RTA_TABLE) table = *static_cast<uint32_t*>(RTA_DATA(a));
+      }
+      if (table != options_.table) continue;
+      IpAddress base = dst ? *dst : (m->rtm_family == AF_INET ? IpAddress::v4(0u) : *IpAddress::parse("::"));
+      Prefix prefix(base, m->rtm_dst_len);
+      auto want = desired_.find(prefix);
+      if (m->rtm_protocol == options_.protocol) {
+        if (want == desired_.end()) continue;
+        // Ours and wanted, and deleted by someone (or flushed with its link): queued to
+        // go back. A route of ours changed in place is put right by the next reconcile.
+        if (h->nlmsg_type == RTM_DELROUTE) {
+          installed_.erase(prefix);
+          dirty_.push_back(prefix);
+          ++ev.repairs;
+        }
+      } else if (h->nlmsg_type == RTM_NEWROUTE && want != desired_.end()) {
+        // Someone else's route for exactly one of our prefixes: the lower metric wins in
+        // the kernel, so ours may not be the one forwarding. (More specific routes inside
+        // ours are normal: a Pod's /32 inside the node's block.)
+        ev.shadowed.push_back(prefix.to_string() + " also has a route of protocol " +
+                              std::to_string(m->rtm_protocol) + " beside tern's");
+      }
+    }
+  }
+  return ev;
 }
 
 void Fib::set(const Route& route) {

@@ -86,6 +86,18 @@ class Fib {
   // Dumps tern's routes from the kernel and makes them exactly the desired set.
   Result<FibStats> reconcile();
 
+  // The kernel's route and link changes, whoever makes them: a second netlink socket
+  // subscribed to them, whose descriptor the caller watches in its event loop.
+  Result<int> watch();
+  struct Events {
+    size_t repairs = 0;     // routes of ours deleted or changed by someone else, queued again
+    bool reconcile = false;  // events were lost (ENOBUFS), or a link came up
+    std::vector<std::string> shadowed;  // foreign routes covering one of ours, for the log
+  };
+  // Reads what events there are without blocking. Repairs are only queued: commit()
+  // writes them (the caller rate-limits).
+  Events read_events();
+
   const std::unordered_map<Prefix, Route>& desired() const { return desired_; }
   size_t installed() const { return installed_.size(); }
 
@@ -102,6 +114,7 @@ class Fib {
   void route_message(const Route& route, bool add, Requests& out);
 
   int fd_ = -1;
+  int watch_fd_ = -1;
   FibOptions options_;
   uint32_t seq_ = 1;
   std::unordered_map<Prefix, Route> desired_;

@@ -210,3 +210,61 @@ TEST_F(FibTest, HundredThousandRoutesInAndOutLeaveNothing) {
 
 }  // namespace
 }  // namespace tern::routing
+
+namespace tern::routing {
+namespace {
+
+// Polls the monitor until `done` or 5 s.
+template <typename F>
+bool watch_until(Fib& fib, Fib::Events& total, F done) {
+  return testing::wait_until(
+      [&] {
+        auto ev = fib.read_events();
+        total.repairs += ev.repairs;
+        total.reconcile |= ev.reconcile;
+        total.shadowed.insert(total.shadowed.end(), ev.shadowed.begin(), ev.shadowed.end());
+        return done();
+      },
+      5s, 20ms);
+}
+
+TEST_F(FibTest, ARouteDeletedBehindOurBackComesBack) {
+  Fib fib = open();
+  ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
+  fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
+  fib.set(via("198.18.11.0/24", {"198.18.0.2"}));
+  ASSERT_TRUE(fib.commit().failures.empty());
+  fib.read_events();  // our own writes, echoed
+
+  node_->ip("route del 198.18.10.0/24 proto 196");
+  Fib::Events ev;
+  ASSERT_TRUE(watch_until(fib, ev, [&] { return ev.repairs == 1; }));
+  EXPECT_EQ(fib.pending(), 1u);
+  auto stats = fib.commit();
+  EXPECT_EQ(stats.added, 1u);
+  EXPECT_EQ(route("198.18.10.0/24")["gateway"], "198.18.0.2");
+
+  // Someone else's route for one of our prefixes is reported, and left alone.
+  node_->ip("route add 198.18.11.0/24 via 198.18.0.2 proto static metric 5");
+  ASSERT_TRUE(watch_until(fib, ev, [&] { return !ev.shadowed.empty(); }));
+  EXPECT_NE(ev.shadowed[0].find("198.18.11.0/24 also has a route of protocol 4"), std::string::npos) << ev.shadowed[0];
+  EXPECT_EQ(routes(false, "static").size(), 1u);
+}
+
+TEST_F(FibTest, RoutesComeBackWhenTheirLinkDoes) {
+  Fib fib = open();
+  ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
+  fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
+  ASSERT_TRUE(fib.commit().failures.empty());
+  node_->ip("link set eth0 down");
+  EXPECT_TRUE(testing::wait_until([&] { return routes().empty(); }, 5s, 20ms)) << "the kernel flushed it";
+  node_->ip("link set eth0 up");
+  Fib::Events ev;
+  ASSERT_TRUE(watch_until(fib, ev, [&] { return ev.reconcile; })) << "the link coming up asks for a reconcile";
+  // The address's own route is back a moment after the link; then the reconcile works.
+  ASSERT_TRUE(testing::wait_until([&] { return fib.reconcile()->failures.empty(); }, 5s, 100ms));
+  EXPECT_EQ(route("198.18.10.0/24")["gateway"], "198.18.0.2");
+}
+
+}  // namespace
+}  // namespace tern::routing

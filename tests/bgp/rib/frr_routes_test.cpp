@@ -114,6 +114,10 @@ TEST_F(FrrRoutes, EbgpBothWaysWithDefaultDenyImport) {
                          100ms)) << kernel_route("198.18.200.0/24").dump() << ternd_->log();
   EXPECT_EQ(kernel_route("198.18.100.0/24").value("type", ""), "blackhole");
   EXPECT_TRUE(kernel_route("198.19.1.0/24").empty()) << "refused routes are not installed";
+  // Deleted behind ternd's back: it comes back.
+  node_->ip("route del 198.18.200.0/24 proto 196");
+  EXPECT_TRUE(wait_until([&] { return !kernel_route("198.18.200.0/24").empty(); }, 5s, 50ms)) << ternd_->log();
+  EXPECT_NE(ternd_->log().find("1 of tern's deleted by someone else; putting them back"), std::string::npos);
 
   // FRR withdraws: gone at ternd.
   auto r = frr_->vtysh({"configure terminal", "router bgp 65002", "address-family ipv4 unicast",
