@@ -100,7 +100,7 @@ std::string read_file(const std::string& path) {
 // The settings a peer and a peer template share.
 const std::set<std::string> kPeerSettings{"remote_as", "port",   "passive",  "hold_time", "connect_retry",
                                           "password",  "password_file", "source", "multihop", "gtsm", "families",
-                                          "route_reflector_client", "import", "export"};
+                                          "route_reflector_client", "import", "export", "advertisement_interval"};
 
 // A peer's keys, falling back to its template's: a value is read, and its errors are
 // reported, where it is written.
@@ -284,11 +284,18 @@ Result<PeerPolicy> read_policy(const Reader& r, const PeerNode& n, const Config&
     if (!v) return v.error();
     p.rr_client = *v;
   }
+  if (n["advertisement_interval"]) {
+    auto v = r.number(n["advertisement_interval"], n.path("advertisement_interval"), 0, 600);
+    if (!v) return v.error();
+    p.advertisement_interval = static_cast<uint32_t>(*v);
+  }
   p.import.deny = node.blocks;
   for (const auto& pool : node.pools) p.import.allow.push_back({pool, pool.length(), pool.address().max_prefix_length()});
   if (const auto im = n["import"]) {
     std::string path = n.path("import");
-    if (auto st = r.keys(im, path, {"allow", "accept_default_route", "max_prefixes", "max_prefix_action"}); !st) {
+    if (auto st = r.keys(im, path, {"allow", "accept_default_route", "max_prefixes", "max_prefix_action",
+                                    "max_prefix_restart"});
+        !st) {
       return st.error();
     }
     if (const auto allow = im["allow"]) {
@@ -334,6 +341,11 @@ Result<PeerPolicy> read_policy(const Reader& r, const PeerNode& n, const Config&
       if (!v) return v.error();
       if (*v != "warn" && *v != "teardown") return r.error(im["max_prefix_action"], path + ".max_prefix_action", "warn or teardown");
       p.import.max_prefix_teardown = *v == "teardown";
+    }
+    if (im["max_prefix_restart"]) {
+      auto v = r.number(im["max_prefix_restart"], path + ".max_prefix_restart", 0, 86400);
+      if (!v) return v.error();
+      p.max_prefix_restart = static_cast<uint32_t>(*v);
     }
   }
   if (const auto ex = n["export"]) {
@@ -592,7 +604,7 @@ Result<Config> load_config(const std::string& path) {
   }
   if (const auto& routing = root["routing"]) {
     if (auto st = r.keys(routing, "routing", {"install", "table", "protocol", "blackhole_blocks", "reconcile_interval",
-                                              "startup_grace"});
+                                              "startup_grace", "metric"});
         !st) {
       return st.error();
     }
@@ -613,6 +625,11 @@ Result<Config> load_config(const std::string& path) {
       auto v = r.number(routing["protocol"], "routing.protocol", 5, 254);  // 0-4 are the kernel's own
       if (!v) return v.error();
       c.routing.protocol = static_cast<uint8_t>(*v);
+    }
+    if (routing["metric"]) {
+      auto v = r.number(routing["metric"], "routing.metric", 1, 0xffffffff);
+      if (!v) return v.error();
+      c.routing.metric = static_cast<uint32_t>(*v);
     }
     if (routing["startup_grace"]) {
       auto v = r.number(routing["startup_grace"], "routing.startup_grace", 0, 3600);

@@ -15,6 +15,8 @@ namespace tern::ternd {
 // What the RIB needs of a peer beyond its session: its role and its policies.
 struct PeerPolicy {
   bool rr_client = false;
+  uint32_t advertisement_interval = 0;  // seconds between UPDATE batches to it (MRAI); 0: at once
+  uint32_t max_prefix_restart = 0;      // seconds before a session closed for max-prefix restarts; 0: never
   bgp::rib::ImportPolicy import;
   bgp::rib::ExportPolicy exports;
   friend bool operator==(const PeerPolicy&, const PeerPolicy&) = default;
@@ -42,6 +44,10 @@ struct Config {
     bool install = true;           // best paths into the kernel
     uint32_t table = 254;          // main
     uint8_t protocol = 196;        // tern's routes are told apart by it
+    // A metric of its own: the kernel replaces a route of the same prefix and metric
+    // whatever its protocol, so tern must never share one with the connected routes
+    // (metric 0) or anyone else's. (BIRD uses 32 for the same reason.)
+    uint32_t metric = 32;
     bool blackhole_blocks = true;  // the node's blocks: what no Pod uses goes nowhere
     uint32_t reconcile_interval = 60;  // seconds between level-triggered reconciles
     // After a start, the kernel is reconciled (what the last run left and nobody wants

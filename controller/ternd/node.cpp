@@ -83,6 +83,7 @@ void Node::install(const bgp::rib::BestChange& c) {
       routing::Route r;
       r.prefix = c.prefix;
       r.type = routing::RouteType::kBlackhole;
+      r.metric = config_.routing.metric;
       fib_->set(r);
     }
   } else if (c.next_hops.empty()) {
@@ -90,6 +91,7 @@ void Node::install(const bgp::rib::BestChange& c) {
   } else {
     routing::Route r;
     r.prefix = c.prefix;
+    r.metric = config_.routing.metric;
     for (const auto& nh : c.next_hops) r.next_hops.push_back({nh});
     fib_->set(r);
   }
@@ -255,6 +257,7 @@ void Node::on_state(bgp::session::Session& s, State from, State to) {
     in_rib_[&s] = rib_.add_peer(std::move(info));
     schedule_flush();
   } else if (from == State::kEstablished) {
+    pacing_.erase(&s);
     if (auto it = in_rib_.find(&s); it != in_rib_.end()) {
       rib_.remove_peer(it->second);
       in_rib_.erase(it);
@@ -283,10 +286,21 @@ void Node::on_update(bgp::session::Session& s, const bgp::wire::Decoded& decoded
   if (applied.over_limit) {
     const auto& limit = rib_.peer(it->second).import;
     if (limit.max_prefix_teardown) {
-      spdlog::error("peer {}: more than {} prefixes: session closed", s.config().name, limit.max_prefixes);
-      asio::post(io_, [this, session = &s] {
+      uint32_t restart = policy_for(s.config()).max_prefix_restart;
+      spdlog::error("peer {}: more than {} prefixes: session closed{}", s.config().name, limit.max_prefixes,
+                    restart ? fmt::format(", restarted in {} s", restart) : std::string());
+      asio::post(io_, [this, session = &s, restart] {
         for (const auto& live : speaker_->sessions()) {
-          if (live.get() == session) live->stop("maximum prefixes reached", bgp::fsm::cease::kMaximumPrefixesReached);
+          if (live.get() != session) continue;
+          live->stop("maximum prefixes reached", bgp::fsm::cease::kMaximumPrefixesReached);
+          if (!restart) return;
+          auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(restart));
+          timer->async_wait([this, session, timer](const boost::system::error_code& ec) {
+            if (ec || stopping_) return;
+            for (const auto& again : speaker_->sessions()) {
+              if (again.get() == session) again->start();  // still configured: up again
+            }
+          });
         }
       });
     } else {
@@ -314,12 +328,30 @@ void Node::schedule_flush() {
 }
 
 void Node::flush() {
+  auto now = std::chrono::steady_clock::now();
   for (const auto& s : speaker_->sessions()) {
     auto it = in_rib_.find(s.get());
     if (it == in_rib_.end() || !s->writable()) continue;  // a full queue: on_drained brings us back
+    // MRAI (RFC 4271 §9.2.1.1): changes to this peer wait until the interval since the
+    // last batch is over, and then go together.
+    auto& pace = pacing_[s.get()];
+    std::chrono::seconds interval(policy_for(s->config()).advertisement_interval);
+    if (interval.count() && now - pace.last < interval) {
+      if (!pace.timer) {
+        pace.timer = std::make_unique<asio::steady_timer>(io_, pace.last + interval);
+        pace.timer->async_wait([this, session = s.get()](const boost::system::error_code& ec) {
+          if (ec) return;
+          pacing_[session].timer.reset();
+          schedule_flush();
+        });
+      }
+      continue;
+    }
     uint64_t prefixes = 0;
     auto updates = rib_.take_updates(it->second, &prefixes);
-    if (!updates.empty()) s->send_updates(std::move(updates), prefixes);
+    if (updates.empty()) continue;
+    s->send_updates(std::move(updates), prefixes);
+    pace.last = now;
   }
 }
 

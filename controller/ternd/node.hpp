@@ -58,6 +58,12 @@ class Node {
   bgp::rib::Rib rib_;
   std::unique_ptr<bgp::session::Speaker> speaker_;
   std::unordered_map<const bgp::session::Session*, bgp::rib::PeerId> in_rib_;
+  // MRAI: when each peer was last sent UPDATEs, and the timer of its next batch.
+  struct Pacing {
+    std::chrono::steady_clock::time_point last{};
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+  std::unordered_map<const bgp::session::Session*, Pacing> pacing_;
   bool flush_scheduled_ = false;
   std::optional<routing::Fib> fib_;
   bool commit_scheduled_ = false;

@@ -268,3 +268,25 @@ TEST_F(FibTest, RoutesComeBackWhenTheirLinkDoes) {
 
 }  // namespace
 }  // namespace tern::routing
+
+namespace tern::routing {
+namespace {
+
+// The kernel replaces a route of the same prefix and metric whatever its protocol: with
+// a metric of its own (ternd's routing.metric), a BGP route for a connected subnet sits
+// beside the connected route instead of taking its place.
+TEST_F(FibTest, AMetricOfItsOwnLeavesTheConnectedRouteAlone) {
+  Fib fib = open();
+  Route r = via("198.18.0.0/24", {"198.18.0.2"});
+  r.metric = 32;
+  fib.set(r);
+  ASSERT_TRUE(fib.commit().failures.empty());
+  auto all = testing::run({"ip", "-n", node_->name(), "-j", "route", "show", "198.18.0.0/24"});
+  auto routes = nlohmann::json::parse(all.out);
+  ASSERT_EQ(routes.size(), 2u) << all.out;
+  EXPECT_EQ(routes[0]["protocol"], "kernel") << "the connected route first (metric 0)";
+  EXPECT_EQ(routes[1]["metric"], 32);
+}
+
+}  // namespace
+}  // namespace tern::routing

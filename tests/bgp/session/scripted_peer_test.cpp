@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -300,7 +302,7 @@ TEST_F(ScriptedPeer, MetricsHealthAndReadiness) {
 TEST_F(ScriptedPeer, MaxPrefixTeardownSendsCeaseOne) {
   start_ternd("198.18.0.1", 9,
               ", import: {allow: [{prefix: 198.18.0.0/15, max_length: 32}], max_prefixes: 100, "
-              "max_prefix_action: teardown}");
+              "max_prefix_action: teardown, max_prefix_restart: 1}");
   Fd s = accept_ternd();
   ASSERT_GE(s.fd, 0) << log();
   ASSERT_TRUE(receive(s)) << log();  // its OPEN
@@ -329,6 +331,57 @@ TEST_F(ScriptedPeer, MaxPrefixTeardownSendsCeaseOne) {
       [&] { return ternd_peer().value("last_error", "").find("Maximum Number of Prefixes Reached") != std::string::npos; },
       5s, 100ms))
       << ternd_peer().dump(2);
+  // max_prefix_restart: a second later ternd connects again by itself.
+  Fd again = accept_ternd();
+  ASSERT_GE(again.fd, 0) << log();
+  auto open = receive(again);
+  EXPECT_TRUE(open && std::holds_alternative<wire::Open>(*open)) << log();
+}
+
+TEST_F(ScriptedPeer, AdvertisementIntervalGathersChanges) {
+  // The node's blocks change twice in quick succession (SIGHUP); with a 2 s MRAI the
+  // peer gets them in one batch, at least 2 s after the previous one.
+  auto config = [&](const std::string& blocks) {
+    std::ofstream(dir_ / "ternd.yaml") << "node: {name: node-1, router_id: 198.18.0.1, as: 65001, blocks: [" << blocks
+                                       << "]}\npools: [198.18.0.0/15]\n"
+                                       << "bgp: {hold_time: 9, connect_retry: 1}\nhttp: {listen: \"\"}\n"
+                                       << "admin: {socket: " << (dir_ / "ternd.sock").string() << "}\n"
+                                       << "peers:\n  - {address: 198.18.0.2, remote_as: 65002, advertisement_interval: 2}\n";
+  };
+  config("198.18.100.0/24");
+  ternd_ = std::make_unique<testing::Daemon>(
+      std::vector<std::string>{"ip", "netns", "exec", node_->name(), TERND, "--config", dir_ / "ternd.yaml"},
+      dir_ / "ternd.log");
+  Fd s = accept_ternd();
+  ASSERT_GE(s.fd, 0) << log();
+  ASSERT_TRUE(receive(s));
+  send_message(s, open_from("198.18.0.2"));
+  ASSERT_TRUE(receive(s));  // KEEPALIVE
+  send_message(s, wire::Keepalive{});
+  // The first batch: the block, then End-of-RIB.
+  std::vector<Prefix> got;
+  auto next_update = [&]() -> std::optional<wire::Update> {
+    while (auto m = receive(s)) {
+      if (auto* u = std::get_if<wire::Update>(&*m)) return *u;
+    }
+    return std::nullopt;
+  };
+  auto first = next_update();
+  ASSERT_TRUE(first && !first->nlri.empty()) << log();
+  auto first_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(next_update());  // End-of-RIB
+
+  config("198.18.100.0/24, 198.18.101.0/24");
+  kill(ternd_->pid(), SIGHUP);
+  std::this_thread::sleep_for(200ms);
+  config("198.18.100.0/24, 198.18.101.0/24, 198.18.102.0/24");
+  kill(ternd_->pid(), SIGHUP);
+
+  auto second = next_update();
+  auto second_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(second) << log();
+  EXPECT_EQ(second->nlri.size(), 2u) << "both changes in one batch";
+  EXPECT_GE(second_at - first_at, 1900ms) << "not before the interval";
 }
 
 // Every prefix inside 198.18.0.0/15, /16 to /32: 262,142 of them (RIB data only).
