@@ -109,6 +109,35 @@ TEST_F(Lan, ThreeTerndNodesInAFullIbgpMesh) {
   }
 }
 
+TEST_F(Lan, NodesInTheirOwnAsPeerWithAnFrrTopOfRack) {
+  const Netns& tor_ns = host("tor", "198.18.0.10");
+  frr(tor_ns,
+      "router bgp 65000\n bgp router-id 198.18.0.10\n no bgp ebgp-requires-policy\n"
+      " neighbor nodes peer-group\n neighbor nodes remote-as external\n"
+      " bgp listen range 198.18.0.0/24 peer-group nodes\n");
+  std::vector<Ternd*> nodes;
+  for (int n = 1; n <= 3; ++n) {
+    const Netns& ns = host("node" + std::to_string(n), "198.18.0." + std::to_string(n));
+    std::string yaml = "node: {name: node-" + std::to_string(n) + ", router_id: 198.18.0." + std::to_string(n) +
+                       ", as: " + std::to_string(65010 + n) + ", blocks: [198.18." + std::to_string(100 + n) +
+                       ".0/24]}\npools: [198.18.0.0/16]\nbgp: {connect_retry: 1}\n"
+                       "peers:\n  - {name: tor, address: 198.18.0.10, remote_as: 65000}\n";
+    nodes.push_back(&ternd(ns, yaml));
+  }
+  for (int n = 1; n <= 3; ++n) {
+    for (int m = 1; m <= 3; ++m) {
+      if (m == n) continue;
+      // On a shared LAN the ToR passes the originating node's address on (RFC 4271
+      // §5.1.3, third-party next hop): traffic goes node to node directly.
+      std::string block = "198.18." + std::to_string(100 + m) + ".0/24";
+      expect_route(*nodes[n - 1], block, "198.18.0." + std::to_string(m));
+      auto p = nodes[n - 1]->rib_paths(block);
+      ASSERT_FALSE(p.empty());
+      EXPECT_EQ(p[0]["as_path"], "65000 " + std::to_string(65010 + m)) << p.dump(2);
+    }
+  }
+}
+
 TEST_F(Lan, TerndReflectsForFrrClients) {
   const Netns& rr_ns = host("rr", "198.18.0.10");
   const Netns& a_ns = host("cla", "198.18.0.1");
