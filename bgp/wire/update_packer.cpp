@@ -20,6 +20,9 @@ std::vector<uint8_t> start_message() {
 
 void finish_message(std::vector<uint8_t>& m, std::vector<std::vector<uint8_t>>& out) {
   Writer(m).patch_u16(16, static_cast<uint16_t>(m.size()));
+  // The message was given room for a full one; a short one (one route reflected to a
+  // thousand clients) must not hold 4 KiB in every write queue.
+  if (m.capacity() > 2 * m.size()) m.shrink_to_fit();
   out.push_back(std::move(m));
 }
 
