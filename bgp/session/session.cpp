@@ -175,11 +175,17 @@ void Session::perform(const fsm::Action& a) {
         } else if constexpr (std::is_same_v<T, fsm::action::StartTimer>) {
           fsm::Timer t = act.timer;
           auto& timer = this->timer(t);
+          uint64_t gen = ++timer_generation_[static_cast<size_t>(t)];
           timer.expires_after(act.after);
-          timer.async_wait([this, t, alive = std::weak_ptr(alive_)](const boost::system::error_code& ec) {
-            if (!ec && !alive.expired()) feed(timer_event(t));
+          // An expiry already queued when the timer was restarted or stopped still runs
+          // its handler with success: the generation tells it apart (a hold timer reset by
+          // a KEEPALIVE must not expire a moment later).
+          timer.async_wait([this, t, gen, alive = std::weak_ptr(alive_)](const boost::system::error_code& ec) {
+            if (ec || alive.expired() || gen != timer_generation_[static_cast<size_t>(t)]) return;
+            feed(timer_event(t));
           });
         } else if constexpr (std::is_same_v<T, fsm::action::StopTimer>) {
+          ++timer_generation_[static_cast<size_t>(act.timer)];
           timer(act.timer).cancel();
         } else if constexpr (std::is_same_v<T, fsm::action::SessionUp>) {
           ++status_.established_count;

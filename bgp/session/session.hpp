@@ -144,6 +144,7 @@ class Session {
   bool over_high_water_ = false;
   asio::steady_timer rival_timer_;
   std::array<asio::steady_timer, 5> timers_;
+  std::array<uint64_t, 5> timer_generation_{};
   // Timer handlers check it: a cancelled timer whose handler was already queued still
   // runs it, possibly after a dynamic neighbour's session is gone.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
