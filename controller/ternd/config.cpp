@@ -100,7 +100,8 @@ std::string read_file(const std::string& path) {
 // The settings a peer and a peer template share.
 const std::set<std::string> kPeerSettings{"remote_as", "port",   "passive",  "hold_time", "connect_retry",
                                           "password",  "password_file", "source", "multihop", "gtsm", "families",
-                                          "route_reflector_client", "import", "export", "advertisement_interval"};
+                                          "route_reflector_client", "import", "export", "advertisement_interval",
+                                          "delay_open"};
 
 // A peer's keys, falling back to its template's: a value is read, and its errors are
 // reported, where it is written.
@@ -221,6 +222,9 @@ Result<bgp::session::PeerConfig> read_peer(const Reader& r, const PeerNode& n, c
   p.offer.bgp_id = node.router_id.v4_host_order();
   p.offer.hold_time = static_cast<uint16_t>(*hold);
   p.offer.fqdn = wire::Fqdn{node.node_name, ""};
+  auto delay_open = optional_number("delay_open", 0, 240, 0);
+  if (!delay_open) return delay_open.error();
+  p.timers.delay_open = std::chrono::seconds(*delay_open);
   p.timers.hold_time = static_cast<uint16_t>(*hold);
   p.timers.connect_retry = std::chrono::seconds(*retry);
   p.timers.seed = p.address.is_v4() ? p.address.v4_host_order() : p.address.bytes()[15];

@@ -26,7 +26,7 @@ TEST(Config, ValidFileWithEveryPeerOption) {
                     "bgp:\n  listen_port: 1179\n  hold_time: 30\n  connect_retry: 3\n"
                     "peers:\n"
                     "  - name: tor-a\n    address: 198.18.0.2\n    remote_as: 65002\n    password: s3cret\n"
-                    "    source: 198.18.0.1\n    gtsm: true\n    hold_time: 9\n"
+                    "    source: 198.18.0.1\n    gtsm: true\n    hold_time: 9\n    delay_open: 5\n"
                     "  - address: 2001:db8::2\n    remote_as: internal\n    passive: true\n"
                     "    families: [ipv4-unicast, ipv6-unicast]\n"
                     "  - address: 198.18.9.9\n    remote_as: 64086.59904\n    multihop: 3\n"
@@ -42,6 +42,7 @@ TEST(Config, ValidFileWithEveryPeerOption) {
   EXPECT_TRUE(a.gtsm);
   EXPECT_EQ(a.ttl, 1);
   EXPECT_EQ(a.offer.hold_time, 9);
+  EXPECT_EQ(a.timers.delay_open, std::chrono::seconds(5));
   EXPECT_EQ(a.timers.connect_retry, std::chrono::seconds(3));
   EXPECT_FALSE(a.expect.internal);
   const auto& b = c->peers[1];
@@ -81,6 +82,7 @@ TEST(Config, TemplatesDynamicNeighboursAndAdminSocket) {
   EXPECT_EQ(c->dynamic_neighbor_limit, 50u);
   EXPECT_EQ(c->admin_socket, "/run/tern-test/ternd.sock");
   EXPECT_EQ(c->http_listen, "127.0.0.1:9479") << "the default";
+  EXPECT_EQ(c->peers[0].timers.delay_open, std::chrono::seconds(0)) << "DelayOpen off unless asked";
   std::filesystem::remove(path);
 }
 

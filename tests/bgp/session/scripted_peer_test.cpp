@@ -264,6 +264,22 @@ TEST_F(ScriptedPeer, CollisionResolvedWhenTheOpenComesOnTerndsOwnConnectionFirst
   finish_on(theirs, false, local_port(theirs));
 }
 
+TEST_F(ScriptedPeer, DelayOpenWaitsForThePeersOpen) {
+  start_ternd("198.18.0.1", 9, ", delay_open: 30");
+  Fd s = accept_ternd();
+  ASSERT_GE(s.fd, 0) << log();
+  timeval tv{1, 0};
+  setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  EXPECT_FALSE(receive(s)) << "no OPEN from ternd while DelayOpen runs";
+  tv = {10, 0};
+  setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  send_message(s, open_from("198.18.0.2"));
+  auto open = receive(s);
+  ASSERT_TRUE(open && std::holds_alternative<wire::Open>(*open)) << "the peer's OPEN ends the wait" << log();
+  auto keepalive = receive(s);
+  EXPECT_TRUE(keepalive && std::holds_alternative<wire::Keepalive>(*keepalive)) << log();
+}
+
 TEST_F(ScriptedPeer, MetricsHealthAndReadiness) {
   start_ternd("198.18.0.1", 9, ", required: true");
   Fd s = accept_ternd();
