@@ -146,7 +146,8 @@ int main(int argc, char** argv) {
       ssize_t n = recv(c.fd, buf, sizeof buf, 0);
       if (n <= 0) {
         if (n == 0 || errno != EAGAIN) {
-          std::cerr << "bgp_clients: client " << i << ": connection closed\n";
+          std::cerr << "bgp_clients: client " << i << ": connection closed by the reflector ("
+                    << (n == 0 ? "FIN" : std::strerror(errno)) << ") after " << up << " sessions were up\n";
           return 1;
         }
         continue;
@@ -173,6 +174,10 @@ int main(int argc, char** argv) {
           u.nlri.push_back({block(i), 0});
           send_all(c.fd, wire::encode_message(u, {}));
           if (++up == k) all_up = std::chrono::duration<double>(Clock::now() - start).count();
+        } else if (auto* note = std::get_if<wire::Notification>(&m)) {
+          std::cerr << "bgp_clients: client " << i << ": NOTIFICATION "
+                    << static_cast<int>(note->code) << "/" << static_cast<int>(note->subcode) << '\n';
+          return 1;
         } else if (auto* u = std::get_if<wire::Update>(&m)) {
           for (const auto& nlri : u->nlri) {
             uint32_t offset = nlri.prefix.address().v4_host_order() - 0xc6130000u;
