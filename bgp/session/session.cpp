@@ -19,6 +19,8 @@ asio::ip::address to_asio(const IpAddress& a) {
   return asio::ip::address_v6(b);
 }
 
+}  // namespace
+
 IpAddress from_asio(const asio::ip::address& a) {
   if (a.is_v4()) return IpAddress::v4(a.to_v4().to_uint());
   auto v6 = a.to_v6();
@@ -26,6 +28,8 @@ IpAddress from_asio(const asio::ip::address& a) {
   auto b = v6.to_bytes();
   return IpAddress::v6(std::span<const uint8_t, 16>(b.data(), 16));
 }
+
+namespace {
 
 fsm::Event timer_event(fsm::Timer t) {
   switch (t) {

@@ -27,6 +27,9 @@ namespace tern::bgp::session {
 
 namespace asio = boost::asio;
 
+// An Asio address as tern's (IPv4-mapped IPv6 addresses as IPv4).
+IpAddress from_asio(const asio::ip::address& a);
+
 struct PeerConfig {
   std::string name;
   IpAddress address;

@@ -21,14 +21,6 @@ std::vector<asio::ip::tcp::endpoint> listen_endpoints(const Config& c) {
   return out;
 }
 
-IpAddress from_asio(const asio::ip::address& a) {
-  if (a.is_v4()) return IpAddress::v4(a.to_v4().to_uint());
-  auto v6 = a.to_v6();
-  if (v6.is_v4_mapped()) return IpAddress::v4(asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_uint());
-  auto b = v6.to_bytes();
-  return IpAddress::v6(std::span<const uint8_t, 16>(b.data(), 16));
-}
-
 }  // namespace
 
 Node::Node(asio::io_context& io, Config config, BestChangeHandler on_best_change)
@@ -107,7 +99,9 @@ void Node::account(const routing::FibStats& stats, const char* what) {
   fib_counters_.operations += stats.added + stats.replaced + stats.removed;
   fib_counters_.errors += stats.failures.size();
   fib_counters_.installed = fib_->installed();
-  fib_counters_.in_sync = stats.failures.empty();
+  // An empty commit says nothing about routes that failed before.
+  bool did_something = stats.added + stats.replaced + stats.removed + stats.failures.size() > 0;
+  if (did_something || std::string_view(what) == "reconciled") fib_counters_.in_sync = stats.failures.empty();
   for (const auto& f : stats.failures) {
     spdlog::warn("kernel route {}: {} (tried again at the next change or reconcile)", f.prefix.to_string(), f.message);
   }
@@ -249,7 +243,7 @@ void Node::on_state(bgp::session::Session& s, State from, State to) {
     info.encode = s.encode_context();
     info.families = n.families;
     if (s.status().local) {
-      IpAddress self = from_asio(s.status().local->address());
+      IpAddress self = bgp::session::from_asio(s.status().local->address());
       (self.is_v4() ? info.self_v4 : info.self_v6) = self;
     }
     info.import = policy.import;
