@@ -113,8 +113,9 @@ void Node::account(const routing::FibStats& stats, const char* what) {
 
 // A few thousand routes per turn of the loop: a full table goes in within seconds while
 // keepalives and UPDATEs keep flowing between the batches.
-// Someone else's changes to the kernel's routes: tern's deleted routes go back (rate
-// limited), a lost event or a link coming up brings a full reconcile.
+// Someone else's changes to the kernel's routes: tern's deleted routes go back and
+// routes through off-link next hops are resolved again (rate limited); a lost event or a
+// link coming up brings a full reconcile.
 void Node::watch_fib() {
   fib_events_->async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
@@ -123,7 +124,7 @@ void Node::watch_fib() {
     if (ev.repairs) spdlog::warn("kernel routes: {} of tern's deleted by someone else; putting them back", ev.repairs);
     if (ev.reconcile) {
       asio::post(io_, [this] { reconcile_fib(); });
-    } else if (ev.repairs && !repair_armed_) {
+    } else if ((ev.repairs || ev.resolve) && !repair_armed_) {
       repair_armed_ = true;
       repair_timer_.expires_after(std::chrono::milliseconds(100));
       repair_timer_.async_wait([this](const boost::system::error_code& ec) {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <unordered_set>
 
 namespace tern::routing {
 
@@ -91,7 +92,9 @@ Fib::Fib(Fib&& o) noexcept
       seq_(o.seq_),
       desired_(std::move(o.desired_)),
       installed_(std::move(o.installed_)),
-      dirty_(std::move(o.dirty_)) {}
+      dirty_(std::move(o.dirty_)),
+      recursive_(std::move(o.recursive_)),
+      failed_(std::move(o.failed_)) {}
 
 Fib& Fib::operator=(Fib&& o) noexcept {
   if (this != &o) {
@@ -102,6 +105,8 @@ Fib& Fib::operator=(Fib&& o) noexcept {
     desired_ = std::move(o.desired_);
     installed_ = std::move(o.installed_);
     dirty_ = std::move(o.dirty_);
+    recursive_ = std::move(o.recursive_);
+    failed_ = std::move(o.failed_);
   }
   return *this;
 }
@@ -159,6 +164,19 @@ Fib::Events Fib::read_events() {
       for (auto* a = RTM_RTA(m); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
         if (a->rta_type == RTA_DST) dst = address_from(a);
         if (a->rta_type == RTA_TABLE) table = *static_cast<uint32_t*>(RTA_DATA(a));
+      }
+      if (m->rtm_protocol != options_.protocol && (!recursive_.empty() || !failed_.empty())) {
+        // Another route changed: what was resolved through routes, or could not be
+        // written, gets another look.
+        for (const auto& [p, r] : recursive_) {
+          installed_.erase(p);
+          dirty_.push_back(p);
+          ++ev.resolve;
+        }
+        for (const auto& p : failed_) {
+          dirty_.push_back(p);
+          ++ev.resolve;
+        }
       }
       if (table != options_.table) continue;
       IpAddress base = dst ? *dst : (m->rtm_family == AF_INET ? IpAddress::v4(0u) : *IpAddress::parse("::"));
@@ -325,36 +343,144 @@ FibStats Fib::commit(size_t limit) {
   }
   std::sort(todo.begin(), todo.end());
   todo.erase(std::unique(todo.begin(), todo.end()), todo.end());
+  std::vector<FibFailure> unresolved;
   for (const auto& prefix : todo) {
     auto want = desired_.find(prefix);
     auto have = installed_.find(prefix);
     if (want != desired_.end()) {
       if (have != installed_.end() && have->second == want->second) continue;
       (have == installed_.end() ? stats.added : stats.replaced)++;
-      route_message(want->second, true, requests);
+      if (recursive_.count(prefix)) {  // resolved again: the way there may have changed
+        auto r = resolve(want->second);
+        if (!r) {
+          recursive_.erase(prefix);
+          unresolved.push_back({prefix, ENETUNREACH, "no route to its next hop: pending until there is one"});
+          continue;
+        }
+        recursive_[prefix] = *r;
+        route_message(*r, true, requests);
+      } else {
+        route_message(want->second, true, requests);
+      }
     } else if (have != installed_.end()) {
       ++stats.removed;
       route_message(have->second, false, requests);
+      recursive_.erase(prefix);
     }
   }
   stats.failures = transact(requests);
+
+  // A gateway that is not on a link: resolved through the kernel's route to it, and
+  // written again that way.
+  Requests again;
+  for (auto& f : stats.failures) {
+    auto want = desired_.find(f.prefix);
+    if ((f.error != ENETUNREACH && f.error != EINVAL) || want == desired_.end() || recursive_.count(f.prefix) ||
+        want->second.type != RouteType::kUnicast) {
+      continue;
+    }
+    auto r = resolve(want->second);
+    if (!r) {
+      f.message = "no route to its next hop: pending until there is one";
+      continue;
+    }
+    recursive_[f.prefix] = *r;
+    route_message(*r, true, again);
+  }
+  if (!again.at.empty()) {
+    auto still = transact(again);
+    std::unordered_set<Prefix> failed_again;
+    for (const auto& f : still) failed_again.insert(f.prefix);
+    std::erase_if(stats.failures, [&](const FibFailure& f) {
+      bool resolved = recursive_.count(f.prefix) && !failed_again.count(f.prefix);
+      if (!resolved && recursive_.count(f.prefix)) recursive_.erase(f.prefix);
+      return resolved;
+    });
+  }
+
   std::unordered_map<Prefix, const FibFailure*> failed;
   for (const auto& f : stats.failures) failed.emplace(f.prefix, &f);
   for (const auto& [prefix, offset] : requests.at) {
     if (auto f = failed.find(prefix); f != failed.end()) {
-      // A delete of what is not there is done; anything else is tried again at the next
-      // change of that route or the next reconcile (not at once: it would fail again).
-      if (f->second->error == ESRCH) installed_.erase(prefix);
+      // A delete of what is not there is done; anything else is tried again when it or
+      // another route changes, or at the next reconcile (not at once: it would fail again).
+      if (f->second->error == ESRCH) {
+        installed_.erase(prefix);
+      } else {
+        failed_.insert(prefix);
+      }
       continue;
     }
+    failed_.erase(prefix);
     if (auto want = desired_.find(prefix); want != desired_.end()) {
       installed_[prefix] = want->second;
     } else {
       installed_.erase(prefix);
     }
   }
+  for (const auto& f : unresolved) failed_.insert(f.prefix);
+  stats.failures.insert(stats.failures.end(), unresolved.begin(), unresolved.end());
   std::erase_if(stats.failures, [](const FibFailure& f) { return f.error == ESRCH; });
   return stats;
+}
+
+std::optional<NextHop> Fib::lookup(const IpAddress& gateway) {
+  struct {
+    nlmsghdr h;
+    rtmsg m;
+    uint8_t attrs[64];
+  } req{};
+  req.h.nlmsg_type = RTM_GETROUTE;
+  req.h.nlmsg_flags = NLM_F_REQUEST;
+  req.h.nlmsg_seq = seq_++;
+  req.m.rtm_family = gateway.is_v4() ? AF_INET : AF_INET6;
+  req.m.rtm_dst_len = static_cast<uint8_t>(gateway.max_prefix_length());
+  req.m.rtm_flags = RTM_F_FIB_MATCH;  // the route itself, with its protocol
+  auto* a = reinterpret_cast<rtattr*>(req.attrs);
+  a->rta_type = RTA_DST;
+  a->rta_len = static_cast<uint16_t>(RTA_LENGTH(gateway.bytes().size()));
+  std::memcpy(RTA_DATA(a), gateway.bytes().data(), gateway.bytes().size());
+  req.h.nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(sizeof(rtmsg)) + RTA_SPACE(gateway.bytes().size()));
+  if (send(fd_, &req, req.h.nlmsg_len, 0) < 0) return std::nullopt;
+  std::vector<uint8_t> in(16384);
+  pollfd p{fd_, POLLIN, 0};
+  if (poll(&p, 1, 2000) <= 0) return std::nullopt;
+  ssize_t n = recv(fd_, in.data(), in.size(), 0);
+  if (n <= 0) return std::nullopt;
+  auto* h = reinterpret_cast<nlmsghdr*>(in.data());
+  if (!NLMSG_OK(h, static_cast<uint32_t>(n)) || h->nlmsg_type != RTM_NEWROUTE) return std::nullopt;
+  auto* m = static_cast<rtmsg*>(NLMSG_DATA(h));
+  // Never through one of our own routes: BGP next hops resolve through the IGP or
+  // static routes, not through BGP itself.
+  if (m->rtm_type != RTN_UNICAST || m->rtm_protocol == options_.protocol) return std::nullopt;
+  NextHop hop;
+  int len = static_cast<int>(RTM_PAYLOAD(h));
+  for (auto* at = RTM_RTA(m); RTA_OK(at, len); at = RTA_NEXT(at, len)) {
+    if (at->rta_type == RTA_GATEWAY) hop.gateway = address_from(at);
+    if (at->rta_type == RTA_OIF) hop.ifindex = *static_cast<int*>(RTA_DATA(at));
+    if (at->rta_type == RTA_MULTIPATH && !hop.gateway) {  // the first path of a multipath route
+      auto* nh = static_cast<rtnexthop*>(RTA_DATA(at));
+      hop.ifindex = nh->rtnh_ifindex;
+      int alen = nh->rtnh_len - static_cast<int>(sizeof(*nh));
+      for (auto* na = RTNH_DATA(nh); RTA_OK(na, alen); na = RTA_NEXT(na, alen)) {
+        if (na->rta_type == RTA_GATEWAY) hop.gateway = address_from(na);
+      }
+    }
+  }
+  if (!hop.gateway) hop.gateway = gateway;  // on a link after all
+  return hop;
+}
+
+std::optional<Route> Fib::resolve(const Route& r) {
+  Route out = r;
+  for (auto& nh : out.next_hops) {
+    if (!nh.gateway) continue;
+    auto via = lookup(*nh.gateway);
+    if (!via) return std::nullopt;
+    nh.gateway = via->gateway;
+    nh.ifindex = via->ifindex;
+  }
+  return out;
 }
 
 Result<std::vector<Route>> Fib::dump() {
@@ -448,7 +574,8 @@ Result<FibStats> Fib::reconcile() {
   FibStats stats;
   for (auto& r : *kernel) {
     auto want = desired_.find(r.prefix);
-    if (want != desired_.end() && matches(want->second, r)) {
+    auto written = recursive_.find(r.prefix);  // a resolved route is compared as it was written
+    if (want != desired_.end() && matches(written != recursive_.end() ? written->second : want->second, r)) {
       installed_[r.prefix] = want->second;  // kept as it is: forwarding never blinks
       ++stats.kept;
     } else {

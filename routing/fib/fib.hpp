@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/ip.hpp"
@@ -80,7 +81,11 @@ class Fib {
   // without a moment where the prefix is missing) and deletes, batched. At most `limit`
   // prefixes per call, so a caller on an event loop can keep its other work on time;
   // pending() says how many wait. A route that fails is reported and tried again when it
-  // changes or at the next reconcile.
+  // changes, when another route changes (read_events), or at the next reconcile.
+  //
+  // Recursive next hops: a gateway that is not on a link (a BGP next hop on a loopback
+  // two hops away) is resolved through the kernel's own route to it, and the route is
+  // written via that route's gateway; when routes change, it is resolved again.
   FibStats commit(size_t limit = SIZE_MAX);
   size_t pending() const { return dirty_.size(); }
   // Dumps tern's routes from the kernel and makes them exactly the desired set.
@@ -90,7 +95,9 @@ class Fib {
   // subscribed to them, whose descriptor the caller watches in its event loop.
   Result<int> watch();
   struct Events {
-    size_t repairs = 0;     // routes of ours deleted or changed by someone else, queued again
+    size_t repairs = 0;     // routes of ours deleted by someone else, queued again
+    size_t resolve = 0;     // routes with a next hop off-link (or not reachable yet), queued
+                            // to be resolved again because another route changed
     bool reconcile = false;  // events were lost (ENOBUFS), or a link came up
     std::vector<std::string> shadowed;  // foreign routes covering one of ours, for the log
   };
@@ -104,6 +111,11 @@ class Fib {
  private:
   explicit Fib(int fd, FibOptions options);
   Result<std::vector<Route>> dump();
+  // The kernel's route to `gateway` (not one of ours): its gateway and link.
+  std::optional<NextHop> lookup(const IpAddress& gateway);
+  // `r` with each gateway replaced by the way the kernel reaches it; nullopt when one
+  // cannot be reached.
+  std::optional<Route> resolve(const Route& r);
   // Requests, back to back in one buffer (no allocation per route).
   struct Requests {
     std::vector<uint8_t> bytes;
@@ -120,6 +132,8 @@ class Fib {
   std::unordered_map<Prefix, Route> desired_;
   std::unordered_map<Prefix, Route> installed_;  // what the kernel has, as far as we know
   std::vector<Prefix> dirty_;
+  std::unordered_map<Prefix, Route> recursive_;  // as written, for routes resolved through another
+  std::unordered_set<Prefix> failed_;            // failed at their last attempt
 };
 
 }  // namespace tern::routing

@@ -221,6 +221,7 @@ bool watch_until(Fib& fib, Fib::Events& total, F done) {
       [&] {
         auto ev = fib.read_events();
         total.repairs += ev.repairs;
+        total.resolve += ev.resolve;
         total.reconcile |= ev.reconcile;
         total.shadowed.insert(total.shadowed.end(), ev.shadowed.begin(), ev.shadowed.end());
         return done();
@@ -286,6 +287,52 @@ TEST_F(FibTest, AMetricOfItsOwnLeavesTheConnectedRouteAlone) {
   ASSERT_EQ(routes.size(), 2u) << all.out;
   EXPECT_EQ(routes[0]["protocol"], "kernel") << "the connected route first (metric 0)";
   EXPECT_EQ(routes[1]["metric"], 32);
+}
+
+}  // namespace
+}  // namespace tern::routing
+
+namespace tern::routing {
+namespace {
+
+// A BGP next hop two hops away (a router's loopback) resolves through the kernel's own
+// route to it; the route follows when that route changes; an unreachable next hop
+// waits and goes in once there is a way.
+TEST_F(FibTest, RecursiveNextHopsResolveAndFollow) {
+  node_->ip("route add 198.18.50.1/32 via 198.18.0.2 proto static");
+  Fib fib = open();
+  ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
+  fib.set(via("198.18.60.0/24", {"198.18.50.1"}));
+  auto stats = fib.commit();
+  EXPECT_TRUE(stats.failures.empty()) << stats.failures[0].message;
+  EXPECT_EQ(route("198.18.60.0/24")["gateway"], "198.18.0.2") << routes().dump(2);
+  fib.read_events();
+
+  // The way to the loopback changes: so does the route.
+  node_->ip("route replace 198.18.50.1/32 via 198.18.0.3 proto static");
+  Fib::Events ev;
+  ASSERT_TRUE(watch_until(fib, ev, [&] { return ev.resolve > 0; }));
+  fib.commit();
+  EXPECT_EQ(route("198.18.60.0/24")["gateway"], "198.18.0.3") << routes().dump(2);
+
+  // No way at all: pending and reported; installed as soon as there is one.
+  fib.set(via("198.18.61.0/24", {"198.18.70.1"}));
+  stats = fib.commit();
+  ASSERT_EQ(stats.failures.size(), 1u);
+  EXPECT_NE(stats.failures[0].message.find("no route to its next hop"), std::string::npos) << stats.failures[0].message;
+  EXPECT_TRUE(route("198.18.61.0/24").empty());
+  node_->ip("route add 198.18.70.1/32 via 198.18.0.2 proto static");
+  ev = {};
+  ASSERT_TRUE(watch_until(fib, ev, [&] { return ev.resolve > 0; }));
+  stats = fib.commit();
+  EXPECT_TRUE(stats.failures.empty());
+  EXPECT_EQ(route("198.18.61.0/24")["gateway"], "198.18.0.2") << routes().dump(2);
+
+  // A reconcile finds the resolved routes as they were written: nothing to do.
+  auto again = fib.reconcile();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->kept, 2u);
+  EXPECT_EQ(again->added + again->replaced + again->removed, 0u);
 }
 
 }  // namespace
