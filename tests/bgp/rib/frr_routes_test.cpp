@@ -134,6 +134,28 @@ TEST_F(FrrRoutes, EbgpBothWaysWithDefaultDenyImport) {
   EXPECT_EQ(ternd_->peer("198.18.0.2")["established_count"], 1) << "no session reset for it";
 }
 
+TEST_F(FrrRoutes, IbgpBetweenLoopbacksResolvesTheNextHop) {
+  // FRR speaks from its loopback, two hops away as far as BGP is concerned: its routes'
+  // next hop is that loopback, which ternd reaches through a static route.
+  tor_->ip("addr add 198.18.255.2/32 dev lo");
+  node_->ip("route add 198.18.255.2/32 via 198.18.0.2 proto static");
+  frr_ = std::make_unique<Frr>(*tor_,
+                               "frr defaults datacenter\n"
+                               "router bgp 65001\n bgp router-id 198.18.255.2\n no bgp network import-check\n"
+                               " neighbor 198.18.0.1 remote-as internal\n neighbor 198.18.0.1 update-source 198.18.255.2\n"
+                               " neighbor 198.18.0.1 timers connect 1\n"
+                               " address-family ipv4 unicast\n  network 198.18.200.0/24\n exit-address-family\n");
+  ternd_ = std::make_unique<Ternd>(*node_,
+                                   "node: {name: node-1, router_id: 198.18.0.1, as: 65001}\npools: [198.18.0.0/16]\n"
+                                   "bgp: {connect_retry: 1}\n"
+                                   "peers:\n  - {address: 198.18.255.2, remote_as: internal}\n");
+  ASSERT_TRUE(wait_until([&] { return !ternd_->rib_paths("198.18.200.0/24").empty(); }, 30s, 250ms)) << ternd_->log();
+  EXPECT_EQ(ternd_->rib_paths("198.18.200.0/24")[0]["next_hop"], "198.18.255.2");
+  EXPECT_TRUE(wait_until([&] { return kernel_route("198.18.200.0/24").value("gateway", "") == "198.18.0.2"; }, 10s,
+                         100ms)) << "installed via the route to the loopback: " << kernel_route("198.18.200.0/24").dump()
+                                 << ternd_->log();
+}
+
 TEST_F(FrrRoutes, KernelRoutesSurviveARestartOfTernd) {
   frr_ = std::make_unique<Frr>(*tor_,
                                "frr defaults datacenter\n"
