@@ -3,10 +3,14 @@
 //   tern  routing::Fib (batched, every route acknowledged and matched)
 //   raw   the kernel's own limit: requests packed many to a sendmsg, no acknowledgement
 //         asked per route (one at the end to know they were all taken)
+//   nhid  the same with one kernel nexthop object (RTA_NH_ID) instead of a gateway per
+//         route: whether nexthop objects move the limit
 // `ip -batch` is timed by the run script beside these. Run it in a throwaway namespace
 // whose eth0 reaches 198.18.0.2 (bench/routing/run does).
 #include <linux/netlink.h>
+#include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -56,7 +60,35 @@ double tern_fib(uint32_t n, bool remove) {
   return s;
 }
 
-double raw(uint32_t n, bool remove) {
+// Creates nexthop object 1: via 198.18.0.2 on eth0.
+void make_nexthop(int fd) {
+  struct {
+    nlmsghdr h;
+    nhmsg m;
+    rtattr id_attr;
+    uint32_t id;
+    rtattr gw_attr;
+    uint32_t gw;
+    rtattr oif_attr;
+    uint32_t oif;
+  } q{};
+  q.h.nlmsg_len = sizeof q;
+  q.h.nlmsg_type = RTM_NEWNEXTHOP;
+  q.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK;
+  q.m.nh_family = AF_INET;
+  q.m.nh_protocol = 197;
+  q.id_attr = {RTA_LENGTH(4), NHA_ID};
+  q.id = 1;
+  q.gw_attr = {RTA_LENGTH(4), NHA_GATEWAY};
+  inet_pton(AF_INET, "198.18.0.2", &q.gw);
+  q.oif_attr = {RTA_LENGTH(4), NHA_OIF};
+  q.oif = if_nametoindex("eth0");
+  send(fd, &q, sizeof q, 0);
+  char ack[4096];
+  recv(fd, ack, sizeof ack, 0);
+}
+
+double raw(uint32_t n, bool remove, bool nhid) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   sockaddr_nl local{};
   local.nl_family = AF_NETLINK;
@@ -74,6 +106,7 @@ double raw(uint32_t n, bool remove) {
   std::vector<Request> batch(4096);
   uint32_t gateway;
   inet_pton(AF_INET, "198.18.0.2", &gateway);
+  if (nhid && !remove) make_nexthop(fd);
   auto start = Clock::now();
   uint32_t seq = 1;
   for (uint32_t i = 0; i < n;) {
@@ -92,8 +125,8 @@ double raw(uint32_t n, bool remove) {
       q.m.rtm_type = RTN_UNICAST;
       q.dst_attr = {RTA_LENGTH(4), RTA_DST};
       q.dst = htonl(0x01000000u + (i << 8));
-      q.gw_attr = {RTA_LENGTH(4), RTA_GATEWAY};
-      q.gw = gateway;
+      q.gw_attr = {RTA_LENGTH(4), static_cast<unsigned short>(nhid ? RTA_NH_ID : RTA_GATEWAY)};
+      q.gw = nhid ? 1 : gateway;
     }
     send(fd, batch.data(), k * sizeof(Request), 0);
   }
@@ -107,15 +140,15 @@ double raw(uint32_t n, bool remove) {
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::cerr << "usage: fib_bench tern|raw N\n";
+    std::cerr << "usage: fib_bench tern|raw|nhid N\n";
     return 2;
   }
   std::string mode = argv[1];
   auto n = static_cast<uint32_t>(std::stoul(argv[2]));
   long before = rss_kib();
-  double add = mode == "tern" ? tern_fib(n, false) : raw(n, false);
+  double add = mode == "tern" ? tern_fib(n, false) : raw(n, false, mode == "nhid");
   long after = rss_kib();
-  double del = mode == "tern" ? tern_fib(n, true) : raw(n, true);
+  double del = mode == "tern" ? tern_fib(n, true) : raw(n, true, mode == "nhid");
   std::cout << mode << " " << n << " add " << add << " del " << del << " rss_bytes_per_route "
             << (after - before) * 1024.0 / n << '\n';
   return 0;

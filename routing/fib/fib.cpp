@@ -219,7 +219,7 @@ void Fib::route_message(const Route& r, bool add, Requests& out) {
   buf.resize(start + NLMSG_LENGTH(sizeof(rtmsg)));
   auto* h = reinterpret_cast<nlmsghdr*>(buf.data() + start);
   h->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
-  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+  h->nlmsg_flags = NLM_F_REQUEST | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0);  // transact() asks the acks
   auto* m = static_cast<rtmsg*>(NLMSG_DATA(h));
   m->rtm_family = r.prefix.address().is_v4() ? AF_INET : AF_INET6;
   m->rtm_dst_len = static_cast<uint8_t>(r.prefix.length());
@@ -265,68 +265,55 @@ void Fib::route_message(const Route& r, bool add, Requests& out) {
 std::vector<FibFailure> Fib::transact(Requests& requests) {
   std::vector<FibFailure> failures;
   const auto& at = requests.at;
-  // Sequence numbers are consecutive from `first`: a request is found by subtraction.
-  uint32_t first = seq_;
-  std::vector<bool> done(at.size(), false);
-  size_t in_flight = 0;
   std::vector<uint8_t> in(1 << 20);
-  size_t next = 0;
-  auto fail_rest = [&](int err, const char* what) {
-    for (size_t i = 0; i < next; ++i) {
-      if (!done[i]) failures.push_back({at[i].first, err, what});
-    }
-    for (; next < at.size(); ++next) failures.push_back({at[next].first, err, what});
-    in_flight = 0;
-  };
-  while (next < at.size() || in_flight) {
-    // Send as many as the window allows, packed: a slice of the buffer as it is.
-    size_t from = next;
-    while (next < at.size() && in_flight < options_.window &&
-           (next == from || at[next].second - at[from].second < kSendChunk)) {
+  // Requests go in chunks of many per sendmsg(). The kernel answers a failed request
+  // with an error whether or not an acknowledgement was asked, and processes a chunk
+  // before sendmsg() returns: so only the last request of a chunk asks for one, and its
+  // answer closes the chunk. A success costs no message back.
+  for (size_t from = 0; from < at.size();) {
+    uint32_t first = seq_;
+    size_t next = from;
+    while (next < at.size() && (next == from || at[next].second - at[from].second < kSendChunk)) {
       reinterpret_cast<nlmsghdr*>(requests.bytes.data() + at[next].second)->nlmsg_seq = seq_++;
       ++next;
-      ++in_flight;
     }
-    if (next > from) {
-      size_t end = next < at.size() ? at[next].second : requests.bytes.size();
-      sockaddr_nl kernel{};
-      kernel.nl_family = AF_NETLINK;
-      if (sendto(fd_, requests.bytes.data() + at[from].second, end - at[from].second, 0,
-                 reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
-        fail_rest(errno, "netlink send");
-        break;
-      }
+    auto* last = reinterpret_cast<nlmsghdr*>(requests.bytes.data() + at[next - 1].second);
+    last->nlmsg_flags |= NLM_F_ACK;
+    uint32_t last_seq = last->nlmsg_seq;
+    size_t end = next < at.size() ? at[next].second : requests.bytes.size();
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    auto fail_rest = [&](int err, const char* what) {
+      for (size_t i = from; i < at.size(); ++i) failures.push_back({at[i].first, err, what});
+    };
+    if (sendto(fd_, requests.bytes.data() + at[from].second, end - at[from].second, 0,
+               reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+      fail_rest(errno, "netlink send");
+      break;
     }
-    // Read what acknowledgements there are; wait for some when the window is full or
-    // everything is sent.
-    bool must_wait = next == at.size() || in_flight >= options_.window;
-    while (in_flight) {
+    bool closed = false;
+    while (!closed) {
       pollfd p{fd_, POLLIN, 0};
-      int ready = poll(&p, 1, must_wait ? 10000 : 0);
-      if (ready == 0 && must_wait) {
-        fail_rest(ETIMEDOUT, "no acknowledgement from the kernel in 10 s");
-        break;
+      if (poll(&p, 1, 10000) <= 0) {
+        fail_rest(ETIMEDOUT, "no answer from the kernel in 10 s");
+        return failures;
       }
-      if (ready <= 0) break;
       ssize_t n = recv(fd_, in.data(), in.size(), 0);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        // ENOBUFS: acknowledgements were lost; the state is unknown until a reconcile.
+        // ENOBUFS: answers were lost; the state is unknown until a reconcile.
         fail_rest(errno, "netlink receive");
-        break;
+        return failures;
       }
       for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n));
            h = NLMSG_NEXT(h, n)) {
-        if (h->nlmsg_type != NLMSG_ERROR) continue;
-        size_t i = h->nlmsg_seq - first;
-        if (i >= next || done[i]) continue;
-        done[i] = true;
-        --in_flight;
+        if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_seq < first || h->nlmsg_seq > last_seq) continue;
         int err = -static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
-        if (err) failures.push_back({at[i].first, err, std::strerror(err)});
+        if (err) failures.push_back({at[from + (h->nlmsg_seq - first)].first, err, std::strerror(err)});
+        closed |= h->nlmsg_seq == last_seq;
       }
-      must_wait = false;  // one read's worth, then send more
     }
+    from = next;
   }
   return failures;
 }

@@ -7,10 +7,10 @@
 // routes a previous run left and still wanted stay untouched, which is what lets
 // forwarding survive a restart of ternd.
 //
-// Requests are raw rtnetlink messages packed many to a sendmsg(), each acknowledged and
-// matched back to its route by sequence number, so a million routes go in without a
-// round trip each and a failing route (EEXIST, ENETUNREACH, ENODEV ...) is reported on
-// its own. (libnl builds one message per send; its per-route objects would double the
+// Requests are raw rtnetlink messages packed many to a sendmsg(); the kernel's error
+// for a failing request is matched back to its route by sequence number, and one
+// acknowledgement closes each batch, so a million routes go in without a round trip each
+// and a failing route (EEXIST, ENETUNREACH, ENODEV ...) is reported on its own. (libnl builds one message per send; its per-route objects would double the
 // cost of a full table. The link helpers in routing/link stay on libnl.)
 //
 // Not thread-safe; bound to the network namespace of the thread that opened it.
@@ -52,7 +52,6 @@ struct Route {
 struct FibOptions {
   uint32_t table = 254;  // RT_TABLE_MAIN
   uint8_t protocol = kTernProtocol;
-  size_t window = 4096;  // requests in flight before acknowledgements are read
 };
 
 struct FibFailure {
