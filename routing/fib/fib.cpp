@@ -43,6 +43,31 @@ uint32_t effective_metric(const Route& r) {
   return r.metric == 0 && r.prefix.address().is_v6() ? 1024 : r.metric;
 }
 
+// A route's identity for "is it already there": FNV-1a over what a request carries.
+uint64_t fingerprint(const Route& r) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const void* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const uint8_t*>(p)[i]) * 1099511628211ull;
+  };
+  auto mix_address = [&](const std::optional<IpAddress>& a) {
+    if (a) mix(a->bytes().data(), a->bytes().size());
+    mix("|", 1);
+  };
+  mix(r.prefix.address().bytes().data(), r.prefix.address().bytes().size());
+  int len = r.prefix.length();
+  mix(&len, sizeof len);
+  mix(&r.type, sizeof r.type);
+  mix(&r.metric, sizeof r.metric);
+  mix_address(r.source);
+  for (const auto& nh : r.next_hops) {
+    mix_address(nh.gateway);
+    mix(&nh.ifindex, sizeof nh.ifindex);
+    mix(&nh.weight, sizeof nh.weight);
+    mix(&nh.onlink, sizeof nh.onlink);
+  }
+  return h;
+}
+
 // Whether the kernel's route is the one we want (it fills in what we left to it).
 bool matches(const Route& want, const Route& kernel) {
   if (want.prefix != kernel.prefix || want.type != kernel.type || want.source != kernel.source ||
@@ -227,7 +252,9 @@ void Fib::route_message(const Route& r, bool add, Requests& out) {
   m->rtm_protocol = options_.protocol;  // a delete then only matches our own route
   bool direct = r.type == RouteType::kUnicast && r.next_hops.size() == 1 && !r.next_hops[0].gateway;
   m->rtm_scope = direct ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
-  m->rtm_type = static_cast<uint8_t>(r.type == RouteType::kBlackhole     ? RTN_BLACKHOLE
+  // A delete names the prefix only (any type matches: RTN_UNSPEC).
+  m->rtm_type = static_cast<uint8_t>(!add                                ? RTN_UNSPEC
+                                     : r.type == RouteType::kBlackhole     ? RTN_BLACKHOLE
                                      : r.type == RouteType::kUnreachable ? RTN_UNREACHABLE
                                                                          : RTN_UNICAST);
   if (add && r.type == RouteType::kUnicast && r.next_hops.size() == 1 && r.next_hops[0].onlink) {
@@ -335,7 +362,7 @@ FibStats Fib::commit(size_t limit) {
     auto want = desired_.find(prefix);
     auto have = installed_.find(prefix);
     if (want != desired_.end()) {
-      if (have != installed_.end() && have->second == want->second) continue;
+      if (have != installed_.end() && have->second == fingerprint(want->second)) continue;
       (have == installed_.end() ? stats.added : stats.replaced)++;
       if (recursive_.count(prefix)) {  // resolved again: the way there may have changed
         auto r = resolve(want->second);
@@ -351,7 +378,9 @@ FibStats Fib::commit(size_t limit) {
       }
     } else if (have != installed_.end()) {
       ++stats.removed;
-      route_message(have->second, false, requests);
+      Route gone;
+      gone.prefix = prefix;
+      route_message(gone, false, requests);
       recursive_.erase(prefix);
     }
   }
@@ -400,7 +429,7 @@ FibStats Fib::commit(size_t limit) {
     }
     failed_.erase(prefix);
     if (auto want = desired_.find(prefix); want != desired_.end()) {
-      installed_[prefix] = want->second;
+      installed_[prefix] = fingerprint(want->second);
     } else {
       installed_.erase(prefix);
     }
@@ -563,10 +592,10 @@ Result<FibStats> Fib::reconcile() {
     auto want = desired_.find(r.prefix);
     auto written = recursive_.find(r.prefix);  // a resolved route is compared as it was written
     if (want != desired_.end() && matches(written != recursive_.end() ? written->second : want->second, r)) {
-      installed_[r.prefix] = want->second;  // kept as it is: forwarding never blinks
+      installed_[r.prefix] = fingerprint(want->second);  // kept as it is: forwarding never blinks
       ++stats.kept;
     } else {
-      installed_[r.prefix] = r;
+      installed_[r.prefix] = fingerprint(r);
       dirty_.push_back(r.prefix);
     }
   }

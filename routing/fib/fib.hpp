@@ -129,7 +129,9 @@ class Fib {
   FibOptions options_;
   uint32_t seq_ = 1;
   std::unordered_map<Prefix, Route> desired_;
-  std::unordered_map<Prefix, Route> installed_;  // what the kernel has, as far as we know
+  // What the kernel has, as far as we know: each route's fingerprint (a delete needs no
+  // more than the prefix, and a copy of every route would double the memory).
+  std::unordered_map<Prefix, uint64_t> installed_;
   std::vector<Prefix> dirty_;
   std::unordered_map<Prefix, Route> recursive_;  // as written, for routes resolved through another
   std::unordered_set<Prefix> failed_;            // failed at their last attempt

@@ -116,8 +116,11 @@ TEST_F(FibTest, EveryKindOfRoute) {
 
   fib.remove(pfx("198.18.10.0/24"));
   fib.remove(pfx("2001:db8:10::/48"));
+  fib.remove(pfx("198.18.100.0/24"));  // a blackhole
   stats = fib.commit();
-  EXPECT_EQ(stats.removed, 2u);
+  EXPECT_EQ(stats.removed, 3u);
+  EXPECT_TRUE(stats.failures.empty());
+  EXPECT_TRUE(route("198.18.100.0/24").empty());
   EXPECT_TRUE(route("198.18.10.0/24").empty());
   EXPECT_TRUE(routes(true).empty());
 }
