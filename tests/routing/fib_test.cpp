@@ -74,7 +74,9 @@ class FibTest : public ::testing::Test {
 TEST_F(FibTest, EveryKindOfRoute) {
   Fib fib = open();
   fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
-  fib.set(via("198.18.11.0/24", {"198.18.0.2", "198.18.0.3"}));
+  Route weighted = via("198.18.11.0/24", {"198.18.0.2", "198.18.0.3"});
+  weighted.next_hops[1].weight = 3;
+  fib.set(weighted);
   fib.set(of_type("198.18.100.0/24", RouteType::kBlackhole));
   fib.set(of_type("198.18.101.0/24", RouteType::kUnreachable));
   Route metric = via("198.18.12.0/24", {"198.18.0.2"});
@@ -98,6 +100,8 @@ TEST_F(FibTest, EveryKindOfRoute) {
   ASSERT_EQ(ecmp["nexthops"].size(), 2u) << ecmp.dump(2);
   EXPECT_EQ(ecmp["nexthops"][0]["gateway"], "198.18.0.2");
   EXPECT_EQ(ecmp["nexthops"][1]["gateway"], "198.18.0.3");
+  EXPECT_EQ(ecmp["nexthops"][0]["weight"], 1);
+  EXPECT_EQ(ecmp["nexthops"][1]["weight"], 3);
   EXPECT_EQ(route("198.18.100.0/24")["type"], "blackhole");
   EXPECT_EQ(route("198.18.101.0/24")["type"], "unreachable");
   EXPECT_EQ(route("198.18.12.0/24")["metric"], 50);
