@@ -15,14 +15,12 @@
 #include "common/ip.hpp"
 #include "common/result.hpp"
 #include "routing/link/netns.hpp"
+#include "routing/protocol.hpp"
 
 struct nl_sock;
 
 namespace tern::routing::link {
 
-// tern's route protocol number (rtm_protocol), marking the routes tern owns. 196 is free in
-// /etc/iproute2/rt_protos; callers pass their configured number.
-inline constexpr uint8_t kDefaultRouteProtocol = 196;
 inline constexpr int kMaxInterfaceName = 15;  // IFNAMSIZ - 1
 
 using MacAddress = std::array<uint8_t, 6>;

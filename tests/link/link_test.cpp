@@ -131,7 +131,7 @@ TEST_F(LinkTest, AddressesRoutesAndNeighbours) {
   EXPECT_TRUE(saw_v6);
   EXPECT_EQ(in_node("ip -6 -o addr show dev p2 | grep 2001:db8 | grep -c tentative"), "0\n");
 
-  // Pod-style routes: scope-link to the gateway, default via it; host route with protocol 196.
+  // Pod-style routes: scope-link to the gateway, default via it; host route with protocol 77.
   auto gw = IpAddress::parse("169.254.1.1").value();
   ASSERT_TRUE(add_route(*node_sock_, {Prefix(gw, 32), std::nullopt, p2, RouteScope::kLink}).ok());
   ASSERT_TRUE(add_route(*node_sock_, {Prefix::parse("0.0.0.0/0").value(), gw, p2}).ok());
@@ -140,10 +140,10 @@ TEST_F(LinkTest, AddressesRoutesAndNeighbours) {
   default6.onlink = true;
   ASSERT_TRUE(add_route(*node_sock_, default6).ok());
   RouteSpec host{Prefix(IpAddress::parse("198.18.9.9").value(), 32), std::nullopt, h2,
-                 RouteScope::kLink, kDefaultRouteProtocol};
+                 RouteScope::kLink, kTernProtocol};
   ASSERT_TRUE(add_route(*node_sock_, host).ok());
   ASSERT_TRUE(add_route(*node_sock_, host).ok()) << "replace semantics";
-  EXPECT_NE(in_node("ip route show proto 196").find("198.18.9.9 dev h2 scope link"), std::string::npos);
+  EXPECT_NE(in_node("ip route show proto 77").find("198.18.9.9 dev h2 scope link"), std::string::npos);
   EXPECT_NE(in_node("ip route show default").find("via 169.254.1.1 dev p2"), std::string::npos);
   EXPECT_NE(in_node("ip -6 route show default").find("via fe80::1 dev p2"), std::string::npos);
 
@@ -151,13 +151,13 @@ TEST_F(LinkTest, AddressesRoutesAndNeighbours) {
   ASSERT_TRUE(routes.ok());
   bool listed = false;
   for (const RouteEntry& r : *routes) {
-    if (r.destination == host.destination && r.ifindex == h2 && r.protocol == kDefaultRouteProtocol) listed = true;
+    if (r.destination == host.destination && r.ifindex == h2 && r.protocol == kTernProtocol) listed = true;
   }
   EXPECT_TRUE(listed);
   ASSERT_TRUE(delete_route(*node_sock_, host).ok());
   auto again = delete_route(*node_sock_, host);
   ASSERT_FALSE(again.ok());
-  EXPECT_EQ(in_node("ip route show proto 196"), "");
+  EXPECT_EQ(in_node("ip route show proto 77"), "");
 
   MacAddress mac{0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
   ASSERT_TRUE(add_neighbour(*node_sock_, p2, gw, mac).ok());

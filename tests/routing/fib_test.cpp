@@ -54,8 +54,8 @@ class FibTest : public ::testing::Test {
     return std::move(*fib);
   }
 
-  // `ip -j [-6] route show table all proto 196` in the node namespace.
-  nlohmann::json routes(bool v6 = false, const std::string& proto = "196") {
+  // `ip -j [-6] route show table all proto 77` in the node namespace.
+  nlohmann::json routes(bool v6 = false, const std::string& proto = "77") {
     auto r = testing::run({"ip", "-n", node_->name(), "-j", v6 ? "-6" : "-4", "route", "show", "table", "all",
                            "proto", proto});
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -205,13 +205,13 @@ TEST_F(FibTest, HundredThousandRoutesInAndOutLeaveNothing) {
   auto stats = fib.commit();
   EXPECT_TRUE(stats.failures.empty());
   EXPECT_EQ(stats.added, 100'000u);
-  auto count = testing::sh("ip -n " + node_->name() + " route show proto 196 | wc -l");
+  auto count = testing::sh("ip -n " + node_->name() + " route show proto 77 | wc -l");
   EXPECT_EQ(std::stoi(count.out), 100'000);
   for (const auto& p : prefixes) fib.remove(p);
   stats = fib.commit();
   EXPECT_EQ(stats.removed, 100'000u);
   EXPECT_TRUE(stats.failures.empty());
-  count = testing::sh("ip -n " + node_->name() + " route show proto 196 | wc -l");
+  count = testing::sh("ip -n " + node_->name() + " route show proto 77 | wc -l");
   EXPECT_EQ(std::stoi(count.out), 0);
 }
 
@@ -244,7 +244,7 @@ TEST_F(FibTest, ARouteDeletedBehindOurBackComesBack) {
   ASSERT_TRUE(fib.commit().failures.empty());
   fib.read_events();  // our own writes, echoed
 
-  node_->ip("route del 198.18.10.0/24 proto 196");
+  node_->ip("route del 198.18.10.0/24 proto 77");
   Fib::Events ev;
   ASSERT_TRUE(watch_until(fib, ev, [&] { return ev.repairs == 1; }));
   EXPECT_EQ(fib.pending(), 1u);

@@ -46,7 +46,7 @@ class FrrRoutes : public ::testing::Test {
 
   // The node's kernel route for a prefix, as `ip -j route` shows it (tern's protocol only).
   nlohmann::json kernel_route(const std::string& prefix) {
-    auto r = testing::run({"ip", "-n", node_->name(), "-j", "route", "show", "proto", "196"});
+    auto r = testing::run({"ip", "-n", node_->name(), "-j", "route", "show", "proto", "77"});
     for (const auto& route : nlohmann::json::parse(r.out.empty() ? "[]" : r.out)) {
       if (route.value("dst", "") == prefix) return route;
     }
@@ -115,7 +115,7 @@ TEST_F(FrrRoutes, EbgpBothWaysWithDefaultDenyImport) {
   EXPECT_EQ(kernel_route("198.18.100.0/24").value("type", ""), "blackhole");
   EXPECT_TRUE(kernel_route("198.19.1.0/24").empty()) << "refused routes are not installed";
   // Deleted behind ternd's back: it comes back.
-  node_->ip("route del 198.18.200.0/24 proto 196");
+  node_->ip("route del 198.18.200.0/24 proto 77");
   EXPECT_TRUE(wait_until([&] { return !kernel_route("198.18.200.0/24").empty(); }, 5s, 50ms)) << ternd_->log();
   EXPECT_NE(ternd_->log().find("1 of tern's deleted by someone else; putting them back"), std::string::npos);
 
