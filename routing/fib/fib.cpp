@@ -174,11 +174,26 @@ Fib::Events Fib::read_events() {
     }
     if (n <= 0) break;
     for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n)); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == RTM_NEWLINK) {
+      if (h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK) {
         auto* ifi = static_cast<ifinfomsg*>(NLMSG_DATA(h));
-        // A link came (back) up: routes through it that the kernel flushed when it went
-        // down, or that failed meanwhile, go back in.
-        if ((ifi->ifi_flags & IFF_UP) && (ifi->ifi_flags & IFF_RUNNING)) ev.reconcile = true;
+        if (h->nlmsg_type == RTM_DELLINK) {
+          links_.erase(ifi->ifi_index);
+          continue;
+        }
+        // A link came back up: routes through it that the kernel flushed when it went
+        // down, or that failed meanwhile, go back in. A link made since (a Pod's veth,
+        // announced with every flag "changed") had no routes through it to lose, and a
+        // running link whose other attributes change loses none: neither costs a reconcile.
+        bool running = (ifi->ifi_flags & IFF_UP) && (ifi->ifi_flags & IFF_RUNNING);
+        auto [link, unseen] = links_.try_emplace(ifi->ifi_index, LinkState::kUnknown);
+        if (ifi->ifi_change == ~0u && unseen) {
+          link->second = running ? LinkState::kRunning : LinkState::kNew;
+        } else if (running) {
+          if (link->second == LinkState::kDown || link->second == LinkState::kUnknown) ev.reconcile = true;
+          link->second = LinkState::kRunning;
+        } else if (link->second != LinkState::kNew) {
+          link->second = LinkState::kDown;
+        }
         continue;
       }
       if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) continue;
@@ -574,6 +589,7 @@ Result<std::vector<Route>> Fib::dump() {
         if (table != options_.table) continue;
         IpAddress base = dst ? *dst : (family == AF_INET ? IpAddress::v4(0u) : *IpAddress::parse("::"));
         r.prefix = Prefix(base, m->rtm_dst_len);
+        if (options_.metric && effective_metric(r) != *options_.metric) continue;
         if (r.type == RouteType::kUnicast && r.next_hops.empty() && has_single) r.next_hops.push_back(single);
         out.push_back(std::move(r));
       }

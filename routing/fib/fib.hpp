@@ -1,7 +1,7 @@
 // The kernel FIB programmer: tern's desired routes, written to the kernel in batches and
 // kept right.
 //
-// Routes carry tern's protocol number (rtm_protocol, 196 by default) in a configurable
+// Routes carry tern's protocol number (rtm_protocol, 77 by default: routing/protocol.hpp) in a configurable
 // table, so tern only ever touches its own: reconcile() dumps the routes of that protocol
 // in that table, diffs them against the desired set and applies only the difference —
 // routes a previous run left and still wanted stay untouched, which is what lets
@@ -25,10 +25,9 @@
 
 #include "common/ip.hpp"
 #include "common/result.hpp"
+#include "routing/protocol.hpp"
 
 namespace tern::routing {
-
-inline constexpr uint8_t kTernProtocol = 196;  // registered in the README
 
 struct NextHop {
   std::optional<IpAddress> gateway;  // none: directly on `ifindex`
@@ -52,6 +51,10 @@ struct Route {
 struct FibOptions {
   uint32_t table = 254;  // RT_TABLE_MAIN
   uint8_t protocol = kTernProtocol;
+  // When set, only routes of this metric are the FIB's: the CNI plugin routes each Pod's
+  // address to its veth under the same protocol at the kernel's default metric, and a
+  // reconcile must leave those alone.
+  std::optional<uint32_t> metric;
 };
 
 struct FibFailure {
@@ -135,6 +138,9 @@ class Fib {
   std::vector<Prefix> dirty_;
   std::unordered_map<Prefix, Route> recursive_;  // as written, for routes resolved through another
   std::unordered_set<Prefix> failed_;            // failed at their last attempt
+  // What the monitor knows of each link, so only a link coming back up costs a reconcile.
+  enum class LinkState : uint8_t { kUnknown, kNew, kRunning, kDown };
+  std::unordered_map<int, LinkState> links_;
 };
 
 }  // namespace tern::routing

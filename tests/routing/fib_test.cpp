@@ -185,7 +185,7 @@ TEST_F(FibTest, ReconcileAfterACrashKeepsWhatIsWantedAndLeavesForeignRoutes) {
 }
 
 TEST_F(FibTest, AnotherTableAndProtocol) {
-  Fib fib = open({.table = 1000, .protocol = 199});
+  Fib fib = open({.table = 1000, .protocol = 199, .metric = std::nullopt});
   fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
   ASSERT_TRUE(fib.commit().failures.empty());
   auto r = testing::run({"ip", "-n", node_->name(), "-j", "route", "show", "table", "1000", "proto", "199"});
@@ -340,6 +340,44 @@ TEST_F(FibTest, RecursiveNextHopsResolveAndFollow) {
   ASSERT_TRUE(again);
   EXPECT_EQ(again->kept, 2u);
   EXPECT_EQ(again->added + again->replaced + again->removed, 0u);
+}
+
+// A link made after the monitor started (a Pod's veth) had no routes through it to lose:
+// it coming up costs no reconcile. An existing link going down and up again does.
+TEST_F(FibTest, ANewLinkComingUpCostsNoReconcile) {
+  Fib fib = open();
+  ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
+  fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
+  ASSERT_TRUE(fib.commit().failures.empty());
+  node_->ip("link add pod0 type veth peer name pod1");
+  node_->ip("link set pod1 up");
+  node_->ip("link set pod0 up");
+  // A foreign route on our prefix: its event comes after the links', so once it is read
+  // every link event before it has been too.
+  node_->ip("route add 198.18.10.0/24 via 198.18.0.2 proto static metric 5");
+  Fib::Events ev;
+  ASSERT_TRUE(watch_until(fib, ev, [&] { return !ev.shadowed.empty(); }));
+  EXPECT_FALSE(ev.reconcile) << "a new link came up";
+  node_->ip("link set pod0 down");
+  node_->ip("link set pod0 up");
+  ASSERT_TRUE(watch_until(fib, ev, [&] { return ev.reconcile; })) << "a link came back up";
+}
+
+// With a metric of its own, the FIB owns only its routes at that metric: the CNI plugin's
+// Pod routes share the protocol and survive a reconcile.
+TEST_F(FibTest, ReconcileLeavesTheProtocolsRoutesAtOtherMetrics) {
+  Fib fib = open({.table = 254, .protocol = kTernProtocol, .metric = 32});
+  auto r = via("198.18.10.0/24", {"198.18.0.2"});
+  r.metric = 32;
+  fib.set(r);
+  node_->ip("route add 198.18.0.77/32 dev eth0 scope link proto 77");
+  node_->ip("-6 route add 2001:db8::77/128 dev eth0 proto 77");
+  auto stats = fib.reconcile();
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->removed, 0u);
+  EXPECT_EQ(stats->added, 1u);
+  EXPECT_EQ(routes().size(), 2u) << routes();
+  EXPECT_EQ(routes(true).size(), 1u) << "the Pod's /128 stays";
 }
 
 }  // namespace
