@@ -1,0 +1,75 @@
+// tern::ipam::Journal: the crash-safe store behind the Allocator. An append-only text file,
+// one CRC-checked record per line, replayed at start and compacted by rewrite-and-rename.
+// Owned by ternd's io thread (one Journal per state dir, enforced by flock); every call
+// blocks on the disk. Format and recovery rules: README.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/ip.hpp"
+#include "common/result.hpp"
+#include "ipam/allocator.hpp"
+
+namespace tern::ipam {
+
+class Journal {
+ public:
+  struct Recovered {
+    std::vector<Allocation> allocations;                // live at the end of replay, sorted by key
+    std::vector<std::pair<Prefix, IpAddress>> cursors;  // last address handed out per block
+    // Addresses handed out since the last C records, in order: the journal knows no
+    // blocks, so the caller moves each block's cursor through these after `cursors`.
+    std::vector<IpAddress> handed_out;
+    // What recovery fixed, one line each, for the log (torn tail dropped, bad line skipped
+    // at line N, an address owned twice — the first owner kept).
+    std::vector<std::string> repairs;
+  };
+
+  // Opens (creating) the journal at `path` (its directory must exist), takes an exclusive
+  // flock on `path + ".lock"` (held: Errc::kUnavailable "... is locked by another
+  // process"), replays it. After repairs the file is left compacted.
+  // To restore an Allocator: commit() every allocation, then set_cursor() every cursor.
+  static Result<std::pair<Journal, Recovered>> open(const std::string& path);
+
+  Journal(Journal&& other) noexcept;
+  Journal& operator=(Journal&& other) noexcept;
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+  ~Journal();
+
+  // Each append is durable when it returns (write + fdatasync): ternd replies to a CNI ADD
+  // only after it. A field with a tab or newline, or a key CNI would not accept:
+  // kInvalidArgument, nothing written.
+  Status append_allocate(const Allocation& allocation);
+  Status append_release(const AttachmentKey& key);
+
+  // Rewrites the file as exactly this state atomically: PATH.tmp, fsync, rename over PATH,
+  // fsync the directory. The lock lives on PATH.lock, so it survives the rename.
+  Status compact(const std::vector<Allocation>& live,
+                 const std::vector<std::pair<Prefix, IpAddress>>& cursors);
+
+  // Records appended since the last compact(); at open, the records in the file beyond
+  // what a compaction would write (released or superseded ones), so the count survives a
+  // restart. The caller compacts when it grows (e.g. > 4 * live + 1024).
+  size_t records() const { return records_; }
+
+  const std::string& path() const { return path_; }
+
+ private:
+  Journal() = default;
+  Status append_line(const std::string& line);
+  void close_fds();
+
+  std::string path_;
+  int fd_ = -1;       // PATH, O_APPEND
+  int lock_fd_ = -1;  // PATH.lock, flock(LOCK_EX) for the lifetime of this object
+  size_t records_ = 0;
+  uint64_t size_ = 0;    // bytes known good: a failed append is truncated back to this
+  bool broken_ = false;  // a failed append could not be undone: refuse further appends
+};
+
+}  // namespace tern::ipam
