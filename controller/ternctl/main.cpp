@@ -1,6 +1,8 @@
 // ternctl: the operator's CLI. Subcommands:
 //   peers [PEER]  the node's BGP sessions (from ternd's admin socket), readable or --json
 //   rib [PREFIX]  the Loc-RIB with every candidate path, readable or --json
+//   ipam          the node's blocks and the Pods' addresses, readable or --json
+//   status        whether the node is ready for Pods, readable or --json (exit 1 when not)
 //   decode FILE   MRT dumps and raw BGP message streams, readable or --json
 #include <CLI/CLI.hpp>
 
@@ -74,7 +76,7 @@ int run_rib(const std::string& socket, const std::string& prefix, bool json, con
     return 0;
   }
   if (json) {
-    std::cout << tern::ctl::rib_json(response->rib()) << '\n';
+    std::cout << tern::ctl::to_json(response->rib()) << '\n';
   } else {
     tern::ctl::print_rib(response->rib(), std::cout);
   }
@@ -103,13 +105,39 @@ int run_peers(const std::string& socket, const std::string& peer, bool json) {
     *reply.add_peers() = std::move(one);
   }
   if (json) {
-    std::cout << tern::ctl::peers_json(reply) << '\n';
+    std::cout << tern::ctl::to_json(reply) << '\n';
   } else if (!peer.empty()) {
     tern::ctl::print_peer_detail(reply.peers(0), std::cout);
   } else {
     tern::ctl::print_peers_table(reply, std::cout);
   }
   return 0;
+}
+
+int run_ipam(const std::string& socket, bool json) {
+  tern::admin::Request request;
+  request.mutable_ipam();
+  auto response = ask_ternd(socket, request);
+  if (!response) return 1;
+  if (json) {
+    std::cout << tern::ctl::to_json(response->ipam()) << '\n';
+  } else {
+    tern::ctl::print_ipam(response->ipam(), std::cout);
+  }
+  return 0;
+}
+
+int run_status(const std::string& socket, bool json) {
+  tern::admin::Request request;
+  request.mutable_status();
+  auto response = ask_ternd(socket, request);
+  if (!response) return 1;
+  if (json) {
+    std::cout << tern::ctl::to_json(response->status()) << '\n';
+  } else {
+    tern::ctl::print_status(response->status(), std::cout);
+  }
+  return response->status().ready() ? 0 : 1;
 }
 
 }  // namespace
@@ -145,6 +173,16 @@ int main(int argc, char** argv) {
   rib->add_option("--mrt", rib_mrt, "write the whole Loc-RIB to this file as MRT TABLE_DUMP_V2 (RFC 6396)");
   rib->add_option("--socket", socket, "ternd's admin socket")->capture_default_str();
 
+  bool ipam_json = false;
+  auto* ipam = app.add_subcommand("ipam", "The node's Pod address blocks, their usage, and every Pod's addresses");
+  ipam->add_flag("--json", ipam_json, "the admin API's reply as JSON");
+  ipam->add_option("--socket", socket, "ternd's admin socket")->capture_default_str();
+
+  bool status_json = false;
+  auto* status = app.add_subcommand("status", "Whether the node is ready for Pods: sessions, kernel routes, addresses");
+  status->add_flag("--json", status_json, "the admin API's reply as JSON");
+  status->add_option("--socket", socket, "ternd's admin socket")->capture_default_str();
+
   if (argc < 2) {  // no subcommand: show what there is
     std::cerr << app.help();
     return 2;
@@ -152,6 +190,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (peers->parsed()) return run_peers(socket, peer, peers_json);
   if (rib->parsed()) return run_rib(socket, rib_prefix, rib_json, rib_mrt);
+  if (ipam->parsed()) return run_ipam(socket, ipam_json);
+  if (status->parsed()) return run_status(socket, status_json);
   if (decode->parsed()) {
     // A raw stream has no OPEN context of its own: by default decode it as a modern
     // session does (4-octet AS, extended messages and next hops allowed).

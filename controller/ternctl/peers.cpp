@@ -104,7 +104,37 @@ void print_rib(const admin::RibReply& r, std::ostream& out) {
   }
 }
 
-namespace {
+void print_ipam(const admin::IpamReply& r, std::ostream& out) {
+  out << fmt::format("{:<28} {:>12} {:>12} {:>6}\n", "Block", "Capacity", "Used", "Use%");
+  for (const auto& b : r.blocks()) {
+    double percent = b.capacity() ? 100.0 * double(b.used()) / double(b.capacity()) : 100.0;
+    out << fmt::format("{:<28} {:>12} {:>12} {:>5.1f}%\n", b.prefix(), b.capacity(), b.used(), percent);
+  }
+  out << fmt::format("\n{} allocations (journal {})\n", r.allocations_size(), r.journal());
+  if (r.allocations_size()) {
+    out << fmt::format("{:<34} {:<10} {:<40} {}\n", "Container", "Interface", "Pod", "Addresses");
+    for (const auto& a : r.allocations()) {
+      std::string pod = a.pod_name().empty() ? "-" : a.pod_namespace() + "/" + a.pod_name();
+      std::string container = a.attachment().container_id();
+      if (container.size() > 32) container = container.substr(0, 31) + "~";
+      out << fmt::format("{:<34} {:<10} {:<40} {}\n", container, a.attachment().ifname(), pod, join(a.addresses()));
+    }
+  }
+  if (r.spooled_releases()) out << fmt::format("{} releases applied from the CNI spool since start\n", r.spooled_releases());
+  for (const auto& repair : r.repairs()) out << "repaired at start: " << repair << '\n';
+}
+
+void print_status(const admin::StatusReply& r, std::ostream& out) {
+  out << fmt::format("ternd {}  AS {}  router-id {}  up {}\n", r.node_name(), r.local_as(), r.router_id(),
+                     format_duration(r.uptime_seconds()));
+  out << fmt::format("ready:    {}\n", r.ready() ? "yes" : "no");
+  if (!r.ready()) out << r.reason();
+  out << fmt::format("sessions: {} of {} established\n", r.peers_established(), r.peers_configured());
+  out << fmt::format("kernel:   {} routes, {}\n", r.routes_installed(), r.fib_in_sync() ? "in sync" : "NOT in sync");
+  uint64_t used = 0, capacity = 0;
+  for (const auto& b : r.blocks()) used += b.used(), capacity += b.capacity();
+  out << fmt::format("ipam:     {} Pods, {} of {} addresses in {} blocks\n", r.allocations(), used, capacity, r.blocks_size());
+}
 
 std::string to_json(const google::protobuf::Message& m) {
   std::string json;
@@ -114,14 +144,6 @@ std::string to_json(const google::protobuf::Message& m) {
   options.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(m, &json, options);
   return json;
-}
-
-}  // namespace
-
-std::string rib_json(const admin::RibReply& reply) { return to_json(reply); }
-
-std::string peers_json(const admin::PeersReply& reply) {
-  return to_json(reply);
 }
 
 }  // namespace tern::ctl

@@ -13,13 +13,18 @@ namespace tern::ctl {
 void print_peers_table(const admin::PeersReply& reply, std::ostream& out);
 // Everything known of one peer.
 void print_peer_detail(const admin::Peer& peer, std::ostream& out);
-// The reply in protobuf's JSON mapping (field names as in the .proto).
-std::string peers_json(const admin::PeersReply& reply);
 
 // ternctl rib: the Loc-RIB, one line per path, as `show bgp ipv4 unicast` prints it
 // (*> best, *= multipath, * another candidate, with why it lost).
 void print_rib(const admin::RibReply& reply, std::ostream& out);
-std::string rib_json(const admin::RibReply& reply);
+
+// ternctl ipam: the node's blocks and usage, then one line per Pod interface.
+void print_ipam(const admin::IpamReply& reply, std::ostream& out);
+// ternctl status: is the node ready for Pods, and its figures.
+void print_status(const admin::StatusReply& reply, std::ostream& out);
+
+// Any reply in protobuf's JSON mapping (field names as in the .proto): what --json prints.
+std::string to_json(const google::protobuf::Message& m);
 
 // "3d04h", "01:02:03", "never": durations as routers print them.
 std::string format_duration(uint64_t seconds);

@@ -5,6 +5,7 @@
 
 #include "bgp/mrt/mrt.hpp"
 #include "bgp/wire/format.hpp"
+#include "controller/ternd/metrics.hpp"
 
 namespace tern::ternd {
 
@@ -155,6 +156,36 @@ admin::PeersReply peers_reply(const Config& config, const bgp::session::Speaker&
     if (s.remote) p.set_remote_port(s.remote->port());
     p.set_write_queue_bytes(s.write_queue_bytes);
   }
+  return reply;
+}
+
+}  // namespace tern::ternd
+
+namespace tern::ternd {
+
+admin::StatusReply status_reply(const Node& node, const IpamService& ipam, std::chrono::steady_clock::duration uptime) {
+  admin::StatusReply reply;
+  auto ready = readiness(node);
+  reply.set_ready(ready.status == 200);
+  if (ready.status != 200) reply.set_reason(ready.body);
+  const Config& config = node.config();
+  reply.set_node_name(config.node_name);
+  reply.set_local_as(config.asn);
+  reply.set_router_id(config.router_id.to_string());
+  for (const auto& s : node.speaker().sessions()) {
+    reply.set_peers_configured(reply.peers_configured() + 1);
+    if (s->status().state == bgp::fsm::State::kEstablished) reply.set_peers_established(reply.peers_established() + 1);
+  }
+  reply.set_fib_in_sync(node.fib_counters().in_sync);
+  reply.set_routes_installed(node.fib_counters().installed);
+  reply.set_uptime_seconds(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(uptime).count()));
+  for (const auto& u : ipam.usage()) {
+    auto* b = reply.add_blocks();
+    b->set_prefix(u.block.to_string());
+    b->set_capacity(u.capacity);
+    b->set_used(u.used);
+  }
+  reply.set_allocations(ipam.allocations());
   return reply;
 }
 

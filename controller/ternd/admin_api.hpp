@@ -6,6 +6,8 @@
 #include "bgp/rib/rib.hpp"
 #include "bgp/session/session.hpp"
 #include "controller/ternd/config.hpp"
+#include "controller/ternd/ipam_service.hpp"
+#include "controller/ternd/node.hpp"
 #include "proto/admin.pb.h"
 
 namespace tern::ternd {
@@ -14,5 +16,8 @@ admin::RibReply rib_reply(const bgp::rib::Rib& rib, const admin::RibRequest& req
 
 admin::PeersReply peers_reply(const Config& config, const bgp::session::Speaker& speaker,
                               std::chrono::steady_clock::time_point now);
+
+// CNI STATUS and `ternctl status`: ready as /readyz says, with the node's figures.
+admin::StatusReply status_reply(const Node& node, const IpamService& ipam, std::chrono::steady_clock::duration uptime);
 
 }  // namespace tern::ternd

@@ -428,7 +428,7 @@ Result<Config> load_config(const std::string& path) {
                                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
   if (auto st = r.keys(root, "", {"node", "pools", "bgp", "peers", "peer_templates", "dynamic_neighbors", "admin",
-                                  "http", "routing", "log_level"});
+                                  "http", "routing", "ipam", "log_level"});
       !st) {
     return st.error();
   }
@@ -646,6 +646,28 @@ Result<Config> load_config(const std::string& path) {
       c.routing.reconcile_interval = static_cast<uint32_t>(*v);
     }
   }
+  if (const auto& ipam = root["ipam"]) {
+    if (auto st = r.keys(ipam, "ipam", {"state_dir", "spool_dir", "reserved"}); !st) return st.error();
+    for (auto [key, field] : {std::pair{"state_dir", &c.ipam.state_dir}, std::pair{"spool_dir", &c.ipam.spool_dir}}) {
+      if (!ipam[key]) continue;
+      auto path = r.string(ipam[key], std::string("ipam.") + key);
+      if (!path) return path.error();
+      if (path->empty() || path->front() != '/') return r.error(ipam[key], std::string("ipam.") + key, "must be an absolute path");
+      *field = *path;
+    }
+    if (const auto& reserved = ipam["reserved"]) {
+      if (!reserved.IsSequence()) return r.error(reserved, "ipam.reserved", "must be a list of addresses");
+      for (size_t i = 0; i < reserved.size(); ++i) {
+        std::string key = "ipam.reserved[" + std::to_string(i) + "]";
+        auto a = r.address(reserved[i], key);
+        if (!a) return a.error();
+        bool inside = std::any_of(c.blocks.begin(), c.blocks.end(), [&](const Prefix& b) { return b.contains(*a); });
+        if (!inside) return r.error(reserved[i], key, a->to_string() + " is in none of node.blocks");
+        c.ipam.reserved.push_back(*a);
+      }
+    }
+  }
+  if (c.ipam.spool_dir.empty()) c.ipam.spool_dir = c.ipam.state_dir + "/release-spool";
   if (const auto& http = root["http"]) {
     if (auto st = r.keys(http, "http", {"listen"}); !st) return st.error();
     if (http["listen"]) {

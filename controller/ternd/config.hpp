@@ -9,6 +9,7 @@
 #include "bgp/rib/rib.hpp"
 #include "bgp/session/session.hpp"
 #include "common/result.hpp"
+#include "routing/protocol.hpp"
 
 namespace tern::ternd {
 
@@ -43,7 +44,7 @@ struct Config {
   struct Routing {
     bool install = true;           // best paths into the kernel
     uint32_t table = 254;          // main
-    uint8_t protocol = 196;        // tern's routes are told apart by it
+    uint8_t protocol = routing::kTernProtocol;  // tern's routes are told apart by it
     // A metric of its own: the kernel replaces a route of the same prefix and metric
     // whatever its protocol, so tern must never share one with the connected routes
     // (metric 0) or anyone else's. (BIRD uses 32 for the same reason.)
@@ -54,6 +55,15 @@ struct Config {
     // goes) once every configured peer has sent its End-of-RIB, or after this many seconds.
     uint32_t startup_grace = 30;
   } routing;
+  struct Ipam {
+    // The allocation journal lives here (ipam.journal); every allocation is on disk
+    // before the CNI plugin hears of it.
+    std::string state_dir = "/var/lib/tern";
+    // Where tern-ipam leaves the releases of Pods deleted while ternd was down; applied
+    // at start. Default: <state_dir>/release-spool.
+    std::string spool_dir;
+    std::vector<IpAddress> reserved;  // never handed to a Pod
+  } ipam;
   std::string log_level = "info";
 };
 

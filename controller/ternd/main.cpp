@@ -1,5 +1,6 @@
-// ternd: the node controller. Today it holds the node's BGP sessions and answers on its
-// admin socket; later issues add the RIB, the kernel routes and IPAM.
+// ternd: the node controller. It holds the node's BGP sessions, installs the best paths in
+// the kernel, hands out Pod addresses to the CNI plugin (IPAM), and answers on its admin
+// socket, /metrics, /healthz and /readyz.
 //
 //   ternd --config FILE          run
 //   ternd --check-config FILE    validate and exit (0 valid, 1 with the error on stderr)
@@ -15,6 +16,7 @@
 #include "controller/admin/admin_server.hpp"
 #include "controller/ternd/admin_api.hpp"
 #include "controller/ternd/config.hpp"
+#include "controller/ternd/ipam_service.hpp"
 #include "controller/ternd/metrics.hpp"
 #include "controller/ternd/node.hpp"
 
@@ -56,10 +58,28 @@ int main(int argc, char** argv) {
                     c.local ? "local" : (via.empty() ? "gone" : "via" + via));
     }
   });
+  // IPAM before the admin socket: tern-ipam's first request finds every allocation the
+  // last run made (and the releases spooled meanwhile) in place.
+  auto ipam = tern::ternd::IpamService::open(*config);
+  if (!ipam) {
+    spdlog::critical("ipam: {}", ipam.error().message);
+    return 1;
+  }
+  auto started = std::chrono::steady_clock::now();
   tern::admin::AdminServer admin(io, config->admin_socket, [&](const tern::admin::Request& request) {
     tern::admin::Response response;
     auto now = std::chrono::steady_clock::now();
     switch (request.what_case()) {
+      case tern::admin::Request::kIpamAllocate: return (*ipam)->allocate(request.ipam_allocate());
+      case tern::admin::Request::kIpamRelease: return (*ipam)->release(request.ipam_release());
+      case tern::admin::Request::kIpamGc: return (*ipam)->gc(request.ipam_gc());
+      case tern::admin::Request::kIpam:
+        (*ipam)->apply_spool();
+        *response.mutable_ipam() = (*ipam)->show();
+        break;
+      case tern::admin::Request::kStatus:
+        *response.mutable_status() = tern::ternd::status_reply(node, **ipam, now - started);
+        break;
       case tern::admin::Request::kPeers:
         *response.mutable_peers() = tern::ternd::peers_reply(node.config(), node.speaker(), now);
         break;
@@ -80,7 +100,8 @@ int main(int argc, char** argv) {
     http.emplace(io, *tern::http::parse_endpoint(config->http_listen), [&](const std::string& path) {
       if (path == "/metrics") {
         return tern::http::Reply{200, "text/plain; version=0.0.4; charset=utf-8",
-                                 tern::ternd::render_metrics(node, std::chrono::steady_clock::now())};
+                                 tern::ternd::render_metrics(node, std::chrono::steady_clock::now()) +
+                                     tern::ternd::render_ipam_metrics(**ipam)};
       }
       if (path == "/healthz") return tern::http::Reply{200, "text/plain; charset=utf-8", "ok\n"};
       if (path == "/readyz") return tern::ternd::readiness(node);

@@ -141,3 +141,23 @@ http::Reply readiness(const Node& node) {
 }
 
 }  // namespace tern::ternd
+
+namespace tern::ternd {
+
+std::string render_ipam_metrics(const IpamService& ipam) {
+  Writer w;
+  auto usage = ipam.usage();
+  w.family("tern_ipam_block_capacity", "gauge", "Addresses a node block can hand to Pods.");
+  for (const auto& u : usage) w.sample("tern_ipam_block_capacity", fmt::format("block=\"{}\"", u.block.to_string()), double(u.capacity));
+  w.family("tern_ipam_block_used", "gauge", "Addresses of a node block held by Pods.");
+  for (const auto& u : usage) w.sample("tern_ipam_block_used", fmt::format("block=\"{}\"", u.block.to_string()), double(u.used));
+  const auto& c = ipam.counters();
+  w.family("tern_ipam_requests_total", "counter", "IPAM requests from tern-ipam by result.");
+  w.sample("tern_ipam_requests_total", "result=\"allocated\"", double(c.allocated));
+  w.sample("tern_ipam_requests_total", "result=\"released\"", double(c.released));
+  w.sample("tern_ipam_requests_total", "result=\"exhausted\"", double(c.exhausted));
+  w.sample("tern_ipam_requests_total", "result=\"failed\"", double(c.failed));
+  return w.take();
+}
+
+}  // namespace tern::ternd

@@ -46,7 +46,7 @@ Node::Node(asio::io_context& io, Config config, BestChangeHandler on_best_change
 
 Status Node::start() {
   if (config_.routing.install) {
-    auto fib = routing::Fib::open({config_.routing.table, config_.routing.protocol});
+    auto fib = routing::Fib::open({config_.routing.table, config_.routing.protocol, config_.routing.metric});
     if (!fib) return fib.error().wrap("routing");
     fib_.emplace(std::move(fib.value()));
     auto fd = fib_->watch();

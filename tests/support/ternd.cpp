@@ -14,15 +14,21 @@ using namespace std::chrono_literals;
 const char* Ternd::binary() { return TERND; }
 const char* Ternd::ctl_binary() { return TERNCTL; }
 
-Ternd::Ternd(const Netns& ns, const std::string& yaml) {
+Ternd::Ternd(const Netns& ns, const std::string& yaml) : netns_(ns.name()) {
   static std::atomic<int> n = 0;
   dir_ = std::filesystem::temp_directory_path() / (ns.name() + "-ternd-" + std::to_string(n++));
   std::filesystem::create_directories(dir_);
   write_config(yaml);
+  start();
+}
+
+void Ternd::start() {
   daemon_ = std::make_unique<Daemon>(
-      std::vector<std::string>{"ip", "netns", "exec", ns.name(), TERND, "--config", dir_ / "ternd.yaml"},
+      std::vector<std::string>{"ip", "netns", "exec", netns_, TERND, "--config", dir_ / "ternd.yaml"},
       dir_ / "ternd.log");
 }
+
+int Ternd::stop(int sig) { return daemon_->stop(sig); }
 
 Ternd::~Ternd() {
   daemon_.reset();
@@ -30,7 +36,12 @@ Ternd::~Ternd() {
 }
 
 void Ternd::write_config(const std::string& yaml) {
-  std::ofstream(dir_ / "ternd.yaml") << yaml << "\nadmin: {socket: " << (dir_ / "ternd.sock").string() << "}\n";
+  std::ofstream out(dir_ / "ternd.yaml");
+  out << yaml << "\nadmin: {socket: " << (dir_ / "ternd.sock").string() << "}\n";
+  // Every ternd keeps its allocations apart (the journal is locked by one ternd).
+  if (yaml.find("\nipam:") == std::string::npos && yaml.rfind("ipam:", 0) != 0) {
+    out << "ipam: {state_dir: " << (dir_ / "state").string() << "}\n";
+  }
 }
 
 void Ternd::reload(const std::string& yaml) {

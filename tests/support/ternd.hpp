@@ -19,6 +19,11 @@ class Ternd {
   Ternd(const Netns& ns, const std::string& yaml);
   ~Ternd();
 
+  // Stops ternd with `sig` (SIGKILL: a crash) and waits for it to exit; start() runs it
+  // again with the same configuration, directory and log.
+  int stop(int sig = 15);
+  void start();
+  std::string socket() const { return (dir_ / "ternd.sock").string(); }
   // Rewrites the configuration and sends SIGHUP.
   void reload(const std::string& yaml);
   // `ternctl ARGS... --socket S`.
@@ -40,6 +45,7 @@ class Ternd {
  private:
   void write_config(const std::string& yaml);
 
+  std::string netns_;
   std::filesystem::path dir_;
   std::unique_ptr<Daemon> daemon_;
 };

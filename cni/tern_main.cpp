@@ -1,0 +1,333 @@
+// tern: the CNI plugin kubelet's runtime calls to wire a Pod into the routed network.
+//
+// ADD: the IPAM plugin (ipam.type, tern-ipam by default) gives the Pod its /32 (and
+// /128); a veth pair joins the Pod's namespace to the node, the Pod end renamed CNI_IFNAME
+// and holding the addresses, with a default route via a link-local gateway (169.254.1.1,
+// fe80::1) whose neighbour entry points at the host end; the node routes each address to
+// the host end with tern's protocol number. No bridge, no encapsulation: the node's
+// kernel forwards the Pod's packets like any routed host's.
+//
+// Single-threaded, so entering the Pod's namespace (NetnsGuard) is safe.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <iterator>
+
+#include "cni/delegate.hpp"
+#include "cni/spec.hpp"
+#include "proto/admin_client.hpp"
+#include "routing/link/link.hpp"
+#include "routing/link/netns.hpp"
+#include "routing/link/sysctl.hpp"
+
+namespace tern::cni {
+namespace {
+
+namespace link = routing::link;
+using nlohmann::json;
+
+const IpAddress kGateway4 = *IpAddress::parse("169.254.1.1");
+const IpAddress kGateway6 = *IpAddress::parse("fe80::1");
+
+struct TernConf {
+  NetConf net;
+  uint32_t mtu = 0;  // 0: the MTU of the node's uplink (routed: no encapsulation overhead)
+  std::string socket = admin::kDefaultSocketPath;
+  uint8_t route_protocol = routing::kTernProtocol;
+  std::string ipam_type = "tern-ipam";
+};
+
+TernConf parse_conf(const std::string& text, Command command) {
+  TernConf conf;
+  conf.net = parse_netconf(text, command);
+  const auto& raw = conf.net.raw;
+  if (auto mtu = uint_field(raw, "mtu", "", 65535)) {
+    if (*mtu && *mtu < 1280) throw Failure(Code::kInvalidConfig, "mtu: at least 1280 (IPv6's minimum), or 0 for the uplink's");
+    conf.mtu = static_cast<uint32_t>(*mtu);
+  }
+  if (auto socket = string_field(raw, "socket", "")) conf.socket = *socket;
+  if (auto protocol = uint_field(raw, "routeProtocol", "", 255)) conf.route_protocol = static_cast<uint8_t>(*protocol);
+  if (raw.contains("ipMasq") && raw["ipMasq"] == true) {
+    throw Failure(Code::kUnsupportedField, "ipMasq: tern routes Pod addresses and never masquerades them");
+  }
+  if (auto ipam = raw.find("ipam"); ipam != raw.end()) {
+    if (!ipam->is_object()) throw Failure(Code::kInvalidConfig, "ipam: must be an object");
+    if (auto type = string_field(*ipam, "type", "ipam.")) conf.ipam_type = *type;
+  }
+  return conf;
+}
+
+// The host end's name: stable for an attachment (a retried ADD and every DEL find it) and
+// within IFNAMSIZ. FNV-1a over "container/ifname", 44 bits as 11 hex digits.
+std::string host_ifname(const Environment& env) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : env.container_id + "/" + env.ifname) {
+    h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
+  }
+  char name[16];
+  std::snprintf(name, sizeof name, "tern%011llx", static_cast<unsigned long long>(h >> 20));
+  return name;
+}
+
+template <typename T>
+T must(tern::Result<T> r, const std::string& what) {
+  if (!r) throw Failure(Code::kIo, what + ": " + r.error().message);
+  return std::move(r).value();
+}
+void must(const Status& s, const std::string& what) {
+  if (!s) throw Failure(Code::kIo, what + ": " + s.error().message);
+}
+
+// Writes a sysctl only when it differs: the node-wide forwarding switches reset other
+// settings when toggled, and a write costs more than a read.
+void ensure_sysctl(const std::string& path, const char* value) {
+  auto now = link::read_sysctl(path);
+  if (now && *now == value) return;
+  must(link::write_sysctl(path, value), "sysctl " + path);
+}
+
+link::NetnsFd open_netns(const std::string& path) {
+  auto ns = link::NetnsFd::open(path);
+  if (!ns) throw Failure(Code::kUnknownContainer, "CNI_NETNS " + path + ": " + ns.error().message);
+  return std::move(*ns);
+}
+
+bool has_family(const PluginResult& r, Family f) {
+  for (const auto& ip : r.ips) {
+    if (ip.address.family() == f) return true;
+  }
+  return false;
+}
+
+PluginResult wire(const TernConf& conf, const Environment& env, const PluginResult& ipam) {
+  auto host_sock = must(link::NlSocket::open(), "netlink");
+  auto pod_ns = open_netns(env.netns);
+  std::string host_name = host_ifname(env);
+  bool v4 = has_family(ipam, Family::kIpv4), v6 = has_family(ipam, Family::kIpv6);
+
+  uint32_t mtu = conf.mtu;
+  if (!mtu) mtu = must(link::default_route_mtu(host_sock), "the uplink's MTU").value_or(1500);
+
+  // A half-made attachment of an ADD that failed before goes first (its Pod end with it).
+  if (auto st = link::delete_link(host_sock, host_name); !st && st.error().code != Errc::kNotFound) {
+    must(st, "removing the stale " + host_name);
+  }
+  auto created = link::create_veth(host_sock, {host_name, env.ifname, &pod_ns, mtu, "tern/" + env.container_id + "/" + env.ifname});
+  if (!created) {
+    if (created.error().code == Errc::kAlreadyExists) {
+      throw Failure(Code::kInvalidEnvironment, "CNI_IFNAME " + env.ifname + " already exists in " + env.netns);
+    }
+    must(created, "creating the veth pair");
+  }
+
+  // The node: a router for its Pods. proxy_arp/proxy_ndp let the host end answer for the
+  // gateway should a Pod lose its neighbour entry; no router advertisements are taken
+  // from a Pod, and no DAD wait before the host end's link-local address works.
+  if (v4) {
+    ensure_sysctl("net/ipv4/ip_forward", "1");
+    ensure_sysctl(link::conf_path(Family::kIpv4, host_name, "proxy_arp"), "1");
+    ensure_sysctl(link::neigh_path(Family::kIpv4, host_name, "proxy_delay"), "0");
+  }
+  if (v6) {
+    ensure_sysctl("net/ipv6/conf/all/forwarding", "1");
+    ensure_sysctl(link::conf_path(Family::kIpv6, host_name, "accept_ra"), "0");
+    ensure_sysctl(link::conf_path(Family::kIpv6, host_name, "accept_dad"), "0");
+    ensure_sysctl(link::conf_path(Family::kIpv6, host_name, "proxy_ndp"), "1");
+  }
+  must(link::set_link_up(host_sock, host_name, true), "setting " + host_name + " up");
+  auto host = must(link::get_link(host_sock, host_name), host_name);
+  if (v6) must(link::add_proxy_neighbour(host_sock, host.ifindex, kGateway6), "proxy NDP for fe80::1");
+
+  link::LinkInfo pod;
+  {
+    auto guard = link::NetnsGuard::enter(pod_ns);
+    if (!guard) throw Failure(Code::kIo, "entering " + env.netns + ": " + guard.error().message);
+    auto pod_sock = must(link::NlSocket::open(), "netlink in the Pod");
+    // A routed /128 needs no duplicate address detection: nothing else is on this link.
+    if (v6) ensure_sysctl(link::conf_path(Family::kIpv6, env.ifname, "accept_dad"), "0");
+    pod = must(link::get_link(pod_sock, env.ifname), env.ifname);
+    for (const auto& ip : ipam.ips) {
+      must(link::add_address(pod_sock, pod.ifindex, ip.address, ip.address.max_prefix_length(), true),
+           "address " + ip.address.to_string());
+    }
+    must(link::set_link_up(pod_sock, env.ifname, true), "setting " + env.ifname + " up");
+    // The gateway's neighbour entry in advance: the first packet leaves without an ARP
+    // or NDP round trip, and the Pod's routes do not depend on the node's routing table.
+    if (v4) {
+      must(link::add_neighbour(pod_sock, pod.ifindex, kGateway4, host.mac), "neighbour 169.254.1.1");
+      must(link::add_route(pod_sock, {Prefix(kGateway4, 32), std::nullopt, pod.ifindex, link::RouteScope::kLink}),
+           "route to 169.254.1.1");
+      must(link::add_route(pod_sock, {*Prefix::parse("0.0.0.0/0"), kGateway4, pod.ifindex}), "default route");
+    }
+    if (v6) {
+      must(link::add_neighbour(pod_sock, pod.ifindex, kGateway6, host.mac), "neighbour fe80::1");
+      must(link::add_route(pod_sock, {*Prefix::parse("::/0"), kGateway6, pod.ifindex}), "IPv6 default route");
+    }
+  }
+
+  for (const auto& ip : ipam.ips) {
+    link::RouteSpec route{Prefix(ip.address, ip.address.max_prefix_length()), std::nullopt, host.ifindex,
+                          link::RouteScope::kLink, conf.route_protocol};
+    must(link::add_route(host_sock, route), "host route to " + ip.address.to_string());
+  }
+
+  PluginResult out;
+  out.interfaces.push_back(Interface{host_name, link::to_string(host.mac), "", mtu});
+  out.interfaces.push_back(Interface{env.ifname, link::to_string(pod.mac), env.netns, mtu});
+  for (auto ip : ipam.ips) {
+    ip.prefix_length = ip.address.max_prefix_length();
+    ip.gateway = ip.address.is_v4() ? kGateway4 : kGateway6;
+    ip.interface = 1;
+    out.ips.push_back(ip);
+  }
+  if (v4) out.routes.push_back({*Prefix::parse("0.0.0.0/0"), kGateway4});
+  if (v6) out.routes.push_back({*Prefix::parse("::/0"), kGateway6});
+  out.dns = ipam.dns;
+  return out;
+}
+
+void add(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
+  try {
+    PluginResult ipam = parse_result(delegate(conf.ipam_type, env.path, "ADD", stdin_text));
+    if (ipam.ips.empty()) throw Failure(Code::kInvalidConfig, conf.ipam_type + " gave no address");
+    std::cout << to_json(wire(conf, env, ipam), conf.net.cni_version).dump() << '\n';
+  } catch (const Failure&) {
+    // Nothing half-made stays behind: the veth (with the Pod end) goes, and the address
+    // goes back, even when the IPAM's own ADD failed (ternd may have died after making
+    // the allocation and before answering; tern-ipam then spools the release).
+    if (auto sock = link::NlSocket::open()) (void)link::delete_link(*sock, host_ifname(env));
+    try {
+      delegate(conf.ipam_type, env.path, "DEL", stdin_text);
+    } catch (const Failure&) {
+    }
+    throw;
+  }
+}
+
+// Idempotent: a missing namespace, veth or allocation is success. The IPAM is always
+// asked, so the address is released by container ID alone (containerd's second DEL has
+// no namespace and no prevResult).
+void del(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
+  auto sock = must(link::NlSocket::open(), "netlink");
+  auto st = link::delete_link(sock, host_ifname(env));  // the Pod end and the host routes go with it
+  delegate(conf.ipam_type, env.path, "DEL", stdin_text);
+  if (!st && st.error().code != Errc::kNotFound) must(st, "deleting " + host_ifname(env));
+}
+
+void check(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
+  const PluginResult& prev = *conf.net.prev_result;
+  delegate(conf.ipam_type, env.path, "CHECK", stdin_text);
+  auto fail = [](const std::string& what) { throw Failure(Code::kInternal, what); };
+  auto host_sock = must(link::NlSocket::open(), "netlink");
+  std::string host_name = host_ifname(env);
+  auto host = link::get_link(host_sock, host_name);
+  if (!host) fail("the host end " + host_name + " is missing");
+  if (!host->up) fail("the host end " + host_name + " is down");
+  auto host_routes4 = must(link::list_routes(host_sock, Family::kIpv4), "routes");
+  auto host_routes6 = must(link::list_routes(host_sock, Family::kIpv6), "routes");
+  int pod_index = -1;
+  for (size_t i = 0; i < prev.interfaces.size(); ++i) {
+    if (prev.interfaces[i].name == env.ifname && !prev.interfaces[i].sandbox.empty()) pod_index = static_cast<int>(i);
+  }
+  if (pod_index < 0) fail("prevResult has no interface " + env.ifname + " in a sandbox");
+  for (const auto& ip : prev.ips) {
+    const auto& routes = ip.address.is_v4() ? host_routes4 : host_routes6;
+    Prefix p(ip.address, ip.address.max_prefix_length());
+    bool routed = std::any_of(routes.begin(), routes.end(), [&](const link::RouteEntry& r) {
+      return r.destination == p && r.ifindex == host->ifindex && r.protocol == conf.route_protocol;
+    });
+    if (!routed) fail("the node has no route to " + ip.address.to_string() + " via " + host_name);
+  }
+  auto pod_ns = open_netns(env.netns);
+  auto guard = link::NetnsGuard::enter(pod_ns);
+  if (!guard) throw Failure(Code::kIo, "entering " + env.netns + ": " + guard.error().message);
+  auto pod_sock = must(link::NlSocket::open(), "netlink in the Pod");
+  auto pod = link::get_link(pod_sock, env.ifname);
+  if (!pod) fail(env.ifname + " is missing in " + env.netns);
+  if (!pod->up) fail(env.ifname + " is down");
+  if (!prev.interfaces[pod_index].mac.empty() && prev.interfaces[pod_index].mac != link::to_string(pod->mac)) {
+    fail(env.ifname + " has MAC " + link::to_string(pod->mac) + ", not " + prev.interfaces[pod_index].mac);
+  }
+  auto addresses = must(link::list_addresses(pod_sock, pod->ifindex), "addresses");
+  for (const auto& ip : prev.ips) {
+    if (ip.interface && *ip.interface != pod_index) continue;
+    bool present = std::any_of(addresses.begin(), addresses.end(), [&](const link::AddressEntry& a) {
+      return a.address == ip.address && a.prefix_length == ip.prefix_length;
+    });
+    if (!present) fail(env.ifname + " lacks " + ip.address.to_string() + "/" + std::to_string(ip.prefix_length));
+  }
+  // Routes: a later plugin in the chain may add its own, so only ours must be there.
+  for (const auto& route : prev.routes) {
+    auto routes = must(link::list_routes(pod_sock, route.destination.family()), "routes");
+    bool present = std::any_of(routes.begin(), routes.end(), [&](const link::RouteEntry& r) {
+      return r.destination == route.destination && r.gateway == route.gateway;
+    });
+    if (!present) fail("the Pod has no route to " + route.destination.to_string());
+  }
+}
+
+// Ready when ternd is up, its required sessions established and its routes in the
+// kernel (containerd polls this before it starts Pods).
+void status(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
+  auto client = admin::Client::connect(conf.socket, std::chrono::seconds(2));
+  if (!client) throw Failure(Code::kNotAvailable, "ternd is not reachable: " + client.error().message);
+  admin::Request request;
+  request.mutable_status();
+  auto response = client->call(request);
+  if (!response) throw Failure(Code::kNotAvailable, "ternd: " + response.error().message);
+  if (!response->has_status()) throw Failure(Code::kNotAvailable, "ternd does not answer STATUS (an older ternd?)");
+  if (!response->status().ready()) {
+    throw Failure(Code::kLimitedConnectivity, "the node's network is not ready", response->status().reason());
+  }
+  delegate(conf.ipam_type, env.path, "STATUS", stdin_text);
+}
+
+// Releases the addresses of attachments the runtime no longer lists (the IPAM), and
+// removes host ends whose attachment is gone (a Pod whose DEL never came).
+void gc(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
+  delegate(conf.ipam_type, env.path, "GC", stdin_text);
+  auto sock = must(link::NlSocket::open(), "netlink");
+  std::set<std::string> keep;
+  for (const auto& [container, ifname] : conf.net.valid_attachments) keep.insert("tern/" + container + "/" + ifname);
+  for (const auto& l : must(link::list_links(sock), "links")) {
+    if (l.kind == "veth" && l.alias.rfind("tern/", 0) == 0 && !keep.count(l.alias)) {
+      (void)link::delete_link(sock, l.name);
+    }
+  }
+}
+
+int run() {
+  std::string version;
+  try {
+    auto env = parse_environment(::getenv);
+    std::string stdin_text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    if (env.command == Command::kVersion) {
+      if (!stdin_text.empty()) parse_netconf(stdin_text, Command::kVersion);
+      std::cout << version_json().dump() << '\n';
+      return 0;
+    }
+    auto conf = parse_conf(stdin_text, env.command);
+    version = conf.net.cni_version;
+    switch (env.command) {
+      case Command::kAdd: add(conf, env, stdin_text); break;
+      case Command::kDel: del(conf, env, stdin_text); break;
+      case Command::kCheck: check(conf, env, stdin_text); break;
+      case Command::kStatus: status(conf, env, stdin_text); break;
+      case Command::kGc: gc(conf, env, stdin_text); break;
+      case Command::kVersion: break;
+    }
+    return 0;
+  } catch (const Failure& f) {
+    std::cout << error_json(f, version).dump() << '\n';
+  } catch (const std::exception& e) {
+    std::cout << error_json(Failure(Code::kInternal, e.what()), version).dump() << '\n';
+  }
+  return 1;
+}
+
+}  // namespace
+}  // namespace tern::cni
+
+int main() { return tern::cni::run(); }
