@@ -47,3 +47,26 @@ function(tern_fuzzer name)
     set_property(GLOBAL APPEND PROPERTY TERN_FUZZERS ${name})
   endif()
 endfunction()
+
+# tern_static_alternative(TARGET SHARED_DEP STATIC_FLAGS)
+# Executables with the TERN_STATIC property link fully static (-static): an imported
+# shared library in TARGET's link interface is swapped for STATIC_FLAGS (-l names, which a
+# static link resolves to the .a archives). Everyone else links as before.
+function(tern_static_alternative target shared_dep static_flags)
+  get_target_property(deps ${target} INTERFACE_LINK_LIBRARIES)
+  list(TRANSFORM deps REPLACE "^${shared_dep}$"
+       "$<IF:$<BOOL:$<TARGET_PROPERTY:TERN_STATIC>>,${static_flags},${shared_dep}>")
+  set_target_properties(${target} PROPERTIES INTERFACE_LINK_LIBRARIES "${deps}")
+endfunction()
+
+# tern_static_executable(TARGET): a program that runs once per request (the CNI plugins,
+# called by the runtime for every Pod) links statically: no dynamic loader relocating
+# libprotobuf at every start. Sanitizer builds cannot link statically and stay dynamic.
+function(tern_static_executable target)
+  if(NOT TERN_SANITIZE)
+    set_target_properties(${target} PROPERTIES TERN_STATIC ON)
+    # -w: glibc warns that libnl's name lookups (getaddrinfo, getprotobyname) need its
+    # shared NSS modules at run time; tern never asks libnl to resolve names.
+    target_link_options(${target} PRIVATE -static -Wl,-w)
+  endif()
+endfunction()

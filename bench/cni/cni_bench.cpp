@@ -1,0 +1,132 @@
+// cni_bench: a CNI plugin timed as a runtime calls it. Run inside the node's namespace:
+//
+//   cni_bench CONFIG.json PLUGIN CNI_PATH POD_NETNS_PREFIX N CONCURRENT
+//
+// POD_NETNS_PREFIX names existing namespaces /var/run/netns/<prefix>0 ... <prefix>K-1 with
+// K >= CONCURRENT. Sequential: N x (ADD then DEL) in <prefix>0, each call timed from
+// spawn to exit; then CONCURRENT ADDs at once into as many namespaces, timed until the
+// last exits, and their DELs. Prints one line of key=value figures (milliseconds; peak
+// resident set of one invocation in KiB, from wait4's rusage).
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Plugin {
+  std::string binary, cni_path, config;
+};
+
+struct Running {
+  pid_t pid = -1;
+  int in = -1;
+  Clock::time_point start;
+};
+
+Running spawn(const Plugin& p, const char* command, const std::string& container, const std::string& netns) {
+  int in[2];
+  if (pipe(in) != 0) std::abort();
+  std::vector<std::string> env{std::string("CNI_COMMAND=") + command, "CNI_CONTAINERID=" + container,
+                               "CNI_NETNS=" + netns, "CNI_IFNAME=eth0", "CNI_PATH=" + p.cni_path,
+                               "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=" + container,
+                               "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+  posix_spawn_file_actions_addclose(&actions, in[1]);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  std::string argv0 = p.binary;
+  char* argv[] = {argv0.data(), nullptr};
+  Running r;
+  r.start = Clock::now();
+  if (posix_spawn(&r.pid, p.binary.c_str(), &actions, nullptr, argv, envp.data()) != 0) std::abort();
+  posix_spawn_file_actions_destroy(&actions);
+  close(in[0]);
+  if (write(in[1], p.config.data(), p.config.size()) != static_cast<ssize_t>(p.config.size())) std::abort();
+  close(in[1]);
+  r.in = -1;
+  return r;
+}
+
+struct Done {
+  double ms;
+  long max_rss_kib;
+  bool ok;
+};
+
+Done wait_for(const Running& r) {
+  int status = 0;
+  rusage usage{};
+  while (wait4(r.pid, &status, 0, &usage) < 0) {
+  }
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - r.start).count();
+  return {ms, usage.ru_maxrss, WIFEXITED(status) && WEXITSTATUS(status) == 0};
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * double(v.size() - 1) + 0.5))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 7) {
+    std::fprintf(stderr, "usage: cni_bench CONFIG.json PLUGIN CNI_PATH POD_NETNS_PREFIX N CONCURRENT\n");
+    return 2;
+  }
+  std::ifstream in(argv[1]);
+  std::stringstream config;
+  config << in.rdbuf();
+  Plugin plugin{argv[2], argv[3], config.str()};
+  std::string prefix = std::string("/var/run/netns/") + argv[4];
+  int n = std::atoi(argv[5]), concurrent = std::atoi(argv[6]);
+
+  std::vector<double> adds, dels;
+  long rss = 0;
+  int failures = 0;
+  for (int i = 0; i < n; ++i) {
+    auto add = wait_for(spawn(plugin, "ADD", "bench-seq", prefix + "0"));
+    auto del = wait_for(spawn(plugin, "DEL", "bench-seq", prefix + "0"));
+    failures += !add.ok + !del.ok;
+    adds.push_back(add.ms);
+    dels.push_back(del.ms);
+    rss = std::max({rss, add.max_rss_kib, del.max_rss_kib});
+  }
+
+  std::vector<Running> running;
+  auto t0 = Clock::now();
+  for (int i = 0; i < concurrent; ++i) {
+    running.push_back(spawn(plugin, "ADD", "bench-par" + std::to_string(i), prefix + std::to_string(i)));
+  }
+  for (const auto& r : running) failures += !wait_for(r).ok;
+  double together = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  for (int i = 0; i < concurrent; ++i) {
+    failures += !wait_for(spawn(plugin, "DEL", "bench-par" + std::to_string(i), prefix + std::to_string(i))).ok;
+  }
+
+  std::printf("add_median=%.2f add_p99=%.2f del_median=%.2f del_p99=%.2f concurrent=%d concurrent_total=%.1f "
+              "max_rss_kib=%ld failures=%d\n",
+              percentile(adds, 0.5), percentile(adds, 0.99), percentile(dels, 0.5), percentile(dels, 0.99),
+              concurrent, together, rss, failures);
+  return failures ? 1 : 0;
+}
