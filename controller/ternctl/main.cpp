@@ -1,6 +1,7 @@
 // ternctl: the operator's CLI. Subcommands:
 //   peers [PEER]  the node's BGP sessions (from ternd's admin socket), readable or --json
 //   rib [PREFIX]  the Loc-RIB with every candidate path, readable or --json
+//   routes [PFX]  the kernel routes ternd wants (best paths, blackholes), readable or --json
 //   ipam          the node's blocks and the Pods' addresses, readable or --json
 //   status        whether the node is ready for Pods, readable or --json (exit 1 when not)
 //   decode FILE   MRT dumps and raw BGP message streams, readable or --json
@@ -114,6 +115,23 @@ int run_peers(const std::string& socket, const std::string& peer, bool json) {
   return 0;
 }
 
+int run_routes(const std::string& socket, const std::string& prefix, bool json) {
+  tern::admin::Request request;
+  request.mutable_routes()->set_prefix(prefix);
+  auto response = ask_ternd(socket, request);
+  if (!response) return 1;
+  if (json) {
+    std::cout << tern::ctl::to_json(response->routes()) << '\n';
+  } else {
+    tern::ctl::print_routes(response->routes(), std::cout);
+  }
+  if (!prefix.empty() && response->routes().routes_size() == 0) {
+    std::cerr << "ternctl: ternd wants no kernel route for " << prefix << '\n';
+    return 1;
+  }
+  return 0;
+}
+
 int run_ipam(const std::string& socket, bool json) {
   tern::admin::Request request;
   request.mutable_ipam();
@@ -173,6 +191,13 @@ int main(int argc, char** argv) {
   rib->add_option("--mrt", rib_mrt, "write the whole Loc-RIB to this file as MRT TABLE_DUMP_V2 (RFC 6396)");
   rib->add_option("--socket", socket, "ternd's admin socket")->capture_default_str();
 
+  std::string routes_prefix;
+  bool routes_json = false;
+  auto* routes = app.add_subcommand("routes", "The kernel routes ternd wants: best paths (ECMP), blackholes, and whether they are in");
+  routes->add_option("prefix", routes_prefix, "one prefix");
+  routes->add_flag("--json", routes_json, "the admin API's reply as JSON");
+  routes->add_option("--socket", socket, "ternd's admin socket")->capture_default_str();
+
   bool ipam_json = false;
   auto* ipam = app.add_subcommand("ipam", "The node's Pod address blocks, their usage, and every Pod's addresses");
   ipam->add_flag("--json", ipam_json, "the admin API's reply as JSON");
@@ -190,6 +215,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (peers->parsed()) return run_peers(socket, peer, peers_json);
   if (rib->parsed()) return run_rib(socket, rib_prefix, rib_json, rib_mrt);
+  if (routes->parsed()) return run_routes(socket, routes_prefix, routes_json);
   if (ipam->parsed()) return run_ipam(socket, ipam_json);
   if (status->parsed()) return run_status(socket, status_json);
   if (decode->parsed()) {

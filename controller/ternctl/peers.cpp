@@ -104,6 +104,23 @@ void print_rib(const admin::RibReply& r, std::ostream& out) {
   }
 }
 
+void print_routes(const admin::RoutesReply& r, std::ostream& out) {
+  out << fmt::format("table {}  protocol {}  {} routes wanted, {} in the kernel, {} pending, {}\n\n", r.table(),
+                     r.protocol(), r.routes_size(), r.installed(), r.pending(),
+                     r.in_sync() ? "in sync" : "NOT in sync (see the log)");
+  for (const auto& route : r.routes()) {
+    std::string line = route.type() == "unicast" ? route.prefix() : route.type() + " " + route.prefix();
+    for (const auto& nh : route.next_hops()) {
+      line += route.next_hops_size() > 1 ? "\n    nexthop" : "";
+      if (!nh.gateway().empty()) line += " via " + nh.gateway();
+      if (nh.ifindex()) line += fmt::format(" ifindex {}", nh.ifindex());
+      if (route.next_hops_size() > 1) line += fmt::format(" weight {}", nh.weight());
+      if (nh.onlink()) line += " onlink";
+    }
+    out << line << fmt::format(" metric {}\n", route.metric());
+  }
+}
+
 void print_ipam(const admin::IpamReply& r, std::ostream& out) {
   out << fmt::format("{:<28} {:>12} {:>12} {:>6}\n", "Block", "Capacity", "Used", "Use%");
   for (const auto& b : r.blocks()) {

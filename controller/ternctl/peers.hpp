@@ -18,6 +18,8 @@ void print_peer_detail(const admin::Peer& peer, std::ostream& out);
 // (*> best, *= multipath, * another candidate, with why it lost).
 void print_rib(const admin::RibReply& reply, std::ostream& out);
 
+// ternctl routes: one line per kernel route ternd wants, as `ip route` would print it.
+void print_routes(const admin::RoutesReply& reply, std::ostream& out);
 // ternctl ipam: the node's blocks and usage, then one line per Pod interface.
 void print_ipam(const admin::IpamReply& reply, std::ostream& out);
 // ternctl status: is the node ready for Pods, and its figures.

@@ -163,6 +163,47 @@ admin::PeersReply peers_reply(const Config& config, const bgp::session::Speaker&
 
 namespace tern::ternd {
 
+admin::RoutesReply routes_reply(const Node& node, const admin::RoutesRequest& request) {
+  admin::RoutesReply reply;
+  const auto& config = node.config();
+  reply.set_table(config.routing.table);
+  reply.set_protocol(config.routing.protocol);
+  const auto& counters = node.fib_counters();
+  reply.set_installed(counters.installed);
+  reply.set_in_sync(counters.in_sync);
+  reply.set_operations(counters.operations);
+  reply.set_errors(counters.errors);
+  const routing::Fib* fib = node.fib();
+  if (!fib) return reply;
+  reply.set_pending(fib->pending());
+  std::optional<Prefix> only;
+  if (!request.prefix().empty()) {
+    auto p = Prefix::parse(request.prefix());
+    if (p) only = *p;
+  }
+  std::vector<const routing::Route*> routes;
+  for (const auto& [prefix, route] : fib->desired()) {
+    if (!only || prefix == *only) routes.push_back(&route);
+  }
+  std::sort(routes.begin(), routes.end(), [](auto* a, auto* b) { return a->prefix < b->prefix; });
+  for (const auto* r : routes) {
+    auto* out = reply.add_routes();
+    out->set_prefix(r->prefix.to_string());
+    out->set_type(r->type == routing::RouteType::kBlackhole     ? "blackhole"
+                  : r->type == routing::RouteType::kUnreachable ? "unreachable"
+                                                                : "unicast");
+    out->set_metric(r->metric);
+    for (const auto& nh : r->next_hops) {
+      auto* hop = out->add_next_hops();
+      if (nh.gateway) hop->set_gateway(nh.gateway->to_string());
+      hop->set_ifindex(static_cast<uint32_t>(nh.ifindex));
+      hop->set_weight(nh.weight);
+      hop->set_onlink(nh.onlink);
+    }
+  }
+  return reply;
+}
+
 admin::StatusReply status_reply(const Node& node, const IpamService& ipam, std::chrono::steady_clock::duration uptime) {
   admin::StatusReply reply;
   auto ready = readiness(node);

@@ -17,6 +17,9 @@ admin::RibReply rib_reply(const bgp::rib::Rib& rib, const admin::RibRequest& req
 admin::PeersReply peers_reply(const Config& config, const bgp::session::Speaker& speaker,
                               std::chrono::steady_clock::time_point now);
 
+// `ternctl routes`: the kernel routes the node wants, and how far they are in.
+admin::RoutesReply routes_reply(const Node& node, const admin::RoutesRequest& request);
+
 // CNI STATUS and `ternctl status`: ready as /readyz says, with the node's figures.
 admin::StatusReply status_reply(const Node& node, const IpamService& ipam, std::chrono::steady_clock::duration uptime);
 

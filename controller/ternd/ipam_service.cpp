@@ -44,7 +44,26 @@ std::string describe(const Allocation& a) {
   return s;
 }
 
+// Times the scope into one of the service's histograms.
+class Timed {
+ public:
+  explicit Timed(IpamService::Latency& into) : into_(into), start_(std::chrono::steady_clock::now()) {}
+  ~Timed() { into_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count()); }
+
+ private:
+  IpamService::Latency& into_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 }  // namespace
+
+void IpamService::Latency::observe(double seconds) {
+  for (size_t i = 0; i < kBounds.size(); ++i) {
+    if (seconds <= kBounds[i]) ++buckets[i];
+  }
+  ++count;
+  sum += seconds;
+}
 
 IpamService::IpamService(ipam::Allocator allocator, ipam::Journal journal, std::string spool_dir)
     : allocator_(std::move(allocator)), journal_(std::move(journal)), spool_dir_(std::move(spool_dir)) {}
@@ -82,6 +101,7 @@ Result<std::unique_ptr<IpamService>> IpamService::open(const Config& config) {
 }
 
 admin::Response IpamService::allocate(const admin::IpamAllocateRequest& request) {
+  Timed timed(latencies_[static_cast<size_t>(Request::kAllocate)]);
   apply_spool();  // a release spooled while ternd was down frees its address first
   AttachmentKey key{request.attachment().container_id(), request.attachment().ifname()};
   std::vector<Family> families;
@@ -142,6 +162,7 @@ Result<std::optional<Allocation>> IpamService::release_one(const AttachmentKey& 
 }
 
 admin::Response IpamService::release(const admin::IpamReleaseRequest& request) {
+  Timed timed(latencies_[static_cast<size_t>(Request::kRelease)]);
   std::vector<AttachmentKey> keys;
   const auto& a = request.attachment();
   if (a.ifname().empty()) {
@@ -168,6 +189,7 @@ admin::Response IpamService::release(const admin::IpamReleaseRequest& request) {
 }
 
 admin::Response IpamService::gc(const admin::IpamGcRequest& request) {
+  Timed timed(latencies_[static_cast<size_t>(Request::kGc)]);
   std::set<AttachmentKey> keep;
   for (const auto& a : request.keep()) keep.insert({a.container_id(), a.ifname()});
   admin::Response response;

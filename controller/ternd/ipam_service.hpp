@@ -4,6 +4,8 @@
 // Runs on the io_context thread; every call that changes state blocks on one fdatasync.
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +40,18 @@ class IpamService {
   };
   const Counters& counters() const { return counters_; }
 
+  // How long ternd took to answer tern-ipam, per request kind (the journal's fdatasync is
+  // most of an ADD's): a Prometheus histogram.
+  struct Latency {
+    static constexpr std::array<double, 10> kBounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+    std::array<uint64_t, kBounds.size()> buckets{};  // cumulative, as Prometheus has them
+    uint64_t count = 0;
+    double sum = 0;
+    void observe(double seconds);
+  };
+  enum class Request { kAllocate, kRelease, kGc };
+  const std::array<Latency, 3>& latencies() const { return latencies_; }
+
  private:
   IpamService(ipam::Allocator allocator, ipam::Journal journal, std::string spool_dir);
   // Releases one attachment, journal first; nullopt when it held nothing.
@@ -51,6 +65,7 @@ class IpamService {
   std::vector<std::string> repairs_;
   uint64_t spooled_ = 0;
   Counters counters_;
+  std::array<Latency, 3> latencies_;
 };
 
 }  // namespace tern::ternd

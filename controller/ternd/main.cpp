@@ -77,6 +77,9 @@ int main(int argc, char** argv) {
         (*ipam)->apply_spool();
         *response.mutable_ipam() = (*ipam)->show();
         break;
+      case tern::admin::Request::kRoutes:
+        *response.mutable_routes() = tern::ternd::routes_reply(node, request.routes());
+        break;
       case tern::admin::Request::kStatus:
         *response.mutable_status() = tern::ternd::status_reply(node, **ipam, now - started);
         break;

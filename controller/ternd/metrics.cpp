@@ -157,6 +157,20 @@ std::string render_ipam_metrics(const IpamService& ipam) {
   w.sample("tern_ipam_requests_total", "result=\"released\"", double(c.released));
   w.sample("tern_ipam_requests_total", "result=\"exhausted\"", double(c.exhausted));
   w.sample("tern_ipam_requests_total", "result=\"failed\"", double(c.failed));
+  w.family("tern_cni_ipam_request_duration_seconds", "histogram",
+           "Time ternd took to answer the CNI's tern-ipam, journal write included.");
+  const char* kinds[] = {"allocate", "release", "gc"};
+  for (size_t k = 0; k < 3; ++k) {
+    const auto& l = ipam.latencies()[k];
+    for (size_t i = 0; i < l.kBounds.size(); ++i) {
+      w.sample("tern_cni_ipam_request_duration_seconds_bucket",
+               fmt::format("request=\"{}\",le=\"{}\"", kinds[k], l.kBounds[i]), double(l.buckets[i]));
+    }
+    w.sample("tern_cni_ipam_request_duration_seconds_bucket", fmt::format("request=\"{}\",le=\"+Inf\"", kinds[k]),
+             double(l.count));
+    w.sample("tern_cni_ipam_request_duration_seconds_sum", fmt::format("request=\"{}\"", kinds[k]), l.sum);
+    w.sample("tern_cni_ipam_request_duration_seconds_count", fmt::format("request=\"{}\"", kinds[k]), double(l.count));
+  }
   return w.take();
 }
 

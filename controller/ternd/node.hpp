@@ -36,6 +36,8 @@ class Node {
     bool in_sync = true;  // the last commit or reconcile had no failure
   };
   const FibCounters& fib_counters() const { return fib_counters_; }
+  // The kernel routes the node wants (nullptr when routing.install is off).
+  const routing::Fib* fib() const { return fib_ ? &*fib_ : nullptr; }
 
  private:
   void on_state(bgp::session::Session& s, bgp::fsm::State from, bgp::fsm::State to);

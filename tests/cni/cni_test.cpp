@@ -47,9 +47,9 @@ class CniTest : public ::testing::Test {
     fs::remove_all(state_);
   }
 
-  std::string ternd_yaml(const std::string& extra = "") const {
+  std::string ternd_yaml(const std::string& extra = "", const std::string& http = "\"\"") const {
     return std::string("node: {name: cnode, router_id: 198.18.0.1, as: 65001, blocks: [") + kBlock4 + ", \"" + kBlock6 +
-           "\"]}\npools: [198.18.0.0/15, \"2001:db8::/32\"]\nhttp: {listen: \"\"}\nipam: {state_dir: " +
+           "\"]}\npools: [198.18.0.0/15, \"2001:db8::/32\"]\nhttp: {listen: " + http + "}\nipam: {state_dir: " +
            (state_ / "ipam").string() + ", spool_dir: " + (state_ / "spool").string() + "}\n" + extra;
   }
 
@@ -293,6 +293,23 @@ TEST_F(CniTest, DelWhileTerndIsDownIsAppliedAtStart) {
   EXPECT_EQ(held[0]["attachment"]["container_id"], "ctr-pg");
   EXPECT_EQ(ternd_->ternctl_json({"ipam"})["spooled_releases"], "1") << "uint64 is a string in protobuf's JSON";
   EXPECT_TRUE(fs::is_empty(state_ / "spool"));
+}
+
+// ternd's /metrics counts what tern-ipam asked and how long the answers took.
+TEST_F(CniTest, IpamRequestsShowInTheMetrics) {
+  ternd_->reload(ternd_yaml("", "127.0.0.1:9479"));  // the listening address changes on a restart
+  ternd_->stop();
+  ternd_->start();
+  ASSERT_TRUE(wait_until([&] { return node_->sh("curl -sf http://127.0.0.1:9479/metrics").exit_code == 0; }, 10s))
+      << ternd_->log();
+  ASSERT_EQ(call("ADD", "pn", config()).exit_code, 0);
+  ASSERT_EQ(call("DEL", "pn", config()).exit_code, 0);
+  auto metrics = node_->sh("curl -sf http://127.0.0.1:9479/metrics").out;
+  EXPECT_NE(metrics.find("tern_cni_ipam_request_duration_seconds_count{request=\"allocate\"} 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tern_cni_ipam_request_duration_seconds_count{request=\"release\"} 1\n"), std::string::npos);
+  EXPECT_NE(metrics.find("tern_ipam_requests_total{result=\"allocated\"} 1\n"), std::string::npos);
+  EXPECT_NE(metrics.find("tern_ipam_block_used{block=\"198.18.20.0/24\"} 0\n"), std::string::npos);
 }
 
 TEST_F(CniTest, StatusFollowsTheNodesReadiness) {

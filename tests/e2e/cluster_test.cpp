@@ -120,6 +120,13 @@ TEST_F(Cluster, PodsOnDifferentNodesReachEachOtherOverPlainRoutedIp) {
   // protocol; FRR has each block from the node that owns it.
   ASSERT_TRUE(wait_until([&] { return routes_complete(); }, 20s, 200ms)) << run({"ip", "-n", node(1).name(), "route"}).out;
   EXPECT_EQ(kernel_route(1, block(2))["protocol"], "77");
+  // ternd's own account of them, as `ternctl routes` gives it.
+  auto wanted = ternd(1).ternctl_json({"routes"});
+  ASSERT_EQ(wanted.value("routes", json::array()).size(), 3u) << wanted;
+  EXPECT_EQ(wanted["routes"][0]["prefix"], block(1));
+  EXPECT_EQ(wanted["routes"][0]["type"], "blackhole") << "the node's own block: what no Pod uses goes nowhere";
+  EXPECT_EQ(wanted["routes"][1]["next_hops"][0]["gateway"], tor_ip(1));
+  EXPECT_TRUE(wanted["in_sync"]);
   for (int j = 1; j <= kNodes; ++j) {
     auto rib = frr_->show_json("show bgp ipv4 unicast " + block(j) + " json");
     ASSERT_FALSE(rib.value("paths", json::array()).empty()) << rib;
