@@ -61,6 +61,13 @@ Prefix cidr_prefix(const std::string& text, const std::string& what) {
   return Prefix(*address, length);
 }
 
+std::string text_of(const json& object, const char* key, const std::string& what) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return "";
+  if (!it->is_string()) throw Failure(Code::kDecoding, what + "." + key + ": must be a string");
+  return it->get<std::string>();
+}
+
 IpAddress address_of(const json& j, const std::string& what) {
   if (!j.is_string()) throw Failure(Code::kDecoding, what + ": must be a string");
   auto a = IpAddress::parse(j.get<std::string>());
@@ -144,10 +151,15 @@ PluginResult parse_result(const json& j) {
     for (const auto& i : *it) {
       if (!i.is_object()) throw Failure(Code::kDecoding, "result.interfaces[]: must be objects");
       Interface itf;
-      itf.name = i.value("name", "");
-      itf.mac = i.value("mac", "");
-      itf.sandbox = i.value("sandbox", "");
-      itf.mtu = i.value("mtu", 0u);
+      itf.name = text_of(i, "name", "result.interfaces[]");
+      itf.mac = text_of(i, "mac", "result.interfaces[]");
+      itf.sandbox = text_of(i, "sandbox", "result.interfaces[]");
+      if (auto mtu = i.find("mtu"); mtu != i.end()) {
+        if (!mtu->is_number_unsigned() || mtu->get<uint64_t>() > 65535) {
+          throw Failure(Code::kDecoding, "result.interfaces[].mtu: must be an integer from 0 to 65535");
+        }
+        itf.mtu = mtu->get<uint32_t>();
+      }
       r.interfaces.push_back(std::move(itf));
     }
   }

@@ -15,8 +15,8 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
-#include <iterator>
 
+#include "cni/plugin.hpp"
 #include "cni/spec.hpp"
 #include "proto/admin_client.hpp"
 
@@ -193,35 +193,20 @@ void gc(const IpamConf& conf) {
   call(conf, request);
 }
 
-int run() {
-  std::string version;
-  try {
-    auto env = parse_environment(::getenv);
-    std::string stdin_text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-    if (env.command == Command::kVersion) {
-      std::cout << version_json().dump() << '\n';
-      return 0;
-    }
-    auto conf = parse_conf(stdin_text, env.command);
-    version = conf.net.cni_version;
-    switch (env.command) {
-      case Command::kAdd: add(conf, env); break;
-      case Command::kDel: del(conf, env); break;
-      case Command::kCheck: check(conf, env); break;
-      case Command::kStatus: status(conf); break;
-      case Command::kGc: gc(conf); break;
-      case Command::kVersion: break;
-    }
-    return 0;
-  } catch (const Failure& f) {
-    std::cout << error_json(f, version).dump() << '\n';
-  } catch (const std::exception& e) {
-    std::cout << error_json(Failure(Code::kInternal, e.what()), version).dump() << '\n';
+void handle(const Environment& env, const std::string& stdin_text, std::string* version) {
+  auto conf = parse_conf(stdin_text, env.command);
+  *version = conf.net.cni_version;
+  switch (env.command) {
+    case Command::kAdd: add(conf, env); break;
+    case Command::kDel: del(conf, env); break;
+    case Command::kCheck: check(conf, env); break;
+    case Command::kStatus: status(conf); break;
+    case Command::kGc: gc(conf); break;
+    case Command::kVersion: break;
   }
-  return 1;
 }
 
 }  // namespace
 }  // namespace tern::cni
 
-int main() { return tern::cni::run(); }
+int main() { return tern::cni::run_plugin(tern::cni::handle); }

@@ -274,7 +274,8 @@ TEST_F(JournalTest, SecondOpenIsRefusedByTheLock) {
 }
 
 TEST_F(JournalTest, InvalidFieldsAreRefusedAndNothingIsWritten) {
-  auto [j, rec] = open_ok();
+  auto opened = open_ok();  // not a structured binding: clang 14 cannot capture one
+  Journal& j = opened.first;
   std::string before = slurp(path_);
   auto refused = [&](Allocation a) {
     auto s = j.append_allocate(a);
