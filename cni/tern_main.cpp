@@ -8,6 +8,7 @@
 // kernel forwards the Pod's packets like any routed host's.
 //
 // Single-threaded, so entering the Pod's namespace (NetnsGuard) is safe.
+#include <net/if.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -206,14 +207,33 @@ void add(const TernConf& conf, const Environment& env, const std::string& stdin_
   }
 }
 
+// Hands the host end to ternd, which deletes it (and the Pod end with it) after
+// answering; false when ternd is not there to take it.
+bool hand_to_ternd(const TernConf& conf, const std::string& name, unsigned ifindex) {
+  auto client = admin::Client::connect(conf.socket, std::chrono::seconds(1));
+  if (!client) return false;
+  admin::Request request;
+  request.mutable_delete_link()->set_name(name);
+  request.mutable_delete_link()->set_ifindex(ifindex);
+  auto response = client->call(request);
+  return response && response->has_delete_link();
+}
+
 // Idempotent: a missing namespace, veth or allocation is success. The IPAM is always
 // asked, so the address is released by container ID alone (containerd's second DEL has
-// no namespace and no prevResult).
+// no namespace and no prevResult). The veth goes with ternd's help when it runs: the
+// kernel's teardown of a veth pair is most of a DEL's time otherwise. (if_nametoindex
+// looks the name up without the kernel's rtnl lock, which that teardown holds.)
 void del(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
-  auto sock = must(link::NlSocket::open(), "netlink");
-  auto st = link::delete_link(sock, host_ifname(env));  // the Pod end and the host routes go with it
+  std::string name = host_ifname(env);
+  unsigned ifindex = ::if_nametoindex(name.c_str());
+  Status deleted;
+  if (ifindex && !hand_to_ternd(conf, name, ifindex)) {
+    auto sock = must(link::NlSocket::open(), "netlink");
+    deleted = link::delete_link(sock, name);  // the Pod end and the host routes go with it
+  }
   delegate(conf.ipam_type, env.path, "DEL", stdin_text);
-  if (!st && st.error().code != Errc::kNotFound) must(st, "deleting " + host_ifname(env));
+  if (!deleted && deleted.error().code != Errc::kNotFound) must(deleted, "deleting " + name);
 }
 
 void check(const TernConf& conf, const Environment& env, const std::string& stdin_text) {

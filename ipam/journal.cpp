@@ -404,7 +404,7 @@ Result<std::pair<Journal, Journal::Recovered>> Journal::open(const std::string& 
   return std::pair<Journal, Recovered>(std::move(j), std::move(rec));
 }
 
-Status Journal::append_line(const std::string& line) {
+Status Journal::append_line(const std::string& line, bool sync) {
   if (broken_) {
     return make_error(Errc::kIo,
                       path_ + ": an earlier write failed and could not be undone; reopen");
@@ -414,7 +414,7 @@ Status Journal::append_line(const std::string& line) {
     if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) broken_ = true;
     return io_error("write " + path_, err);
   }
-  if (::fdatasync(fd_) != 0) {
+  if (sync && ::fdatasync(fd_) != 0) {
     // After a failed fdatasync the kernel may have dropped the dirty pages: the state on
     // disk is unknown until the file is read again.
     int err = errno;
@@ -428,12 +428,15 @@ Status Journal::append_line(const std::string& line) {
 
 Status Journal::append_allocate(const Allocation& allocation) {
   if (auto s = validate_allocation(allocation); !s) return s.error().wrap(key_text(allocation.key));
-  return append_line(encode_allocate(allocation));
+  return append_line(encode_allocate(allocation), true);
 }
 
 Status Journal::append_release(const AttachmentKey& key) {
   if (auto s = validate_key(key); !s) return s;
-  return append_line(encode_release(key));
+  // In the page cache it survives any crash of ternd; only a power cut can lose it, and
+  // that leaves an address held (freed by GC or the next DEL), never one given twice: the
+  // next allocation's fdatasync writes this record out first.
+  return append_line(encode_release(key), false);
 }
 
 Status Journal::compact(const std::vector<Allocation>& live,

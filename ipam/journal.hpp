@@ -41,9 +41,11 @@ class Journal {
   Journal& operator=(const Journal&) = delete;
   ~Journal();
 
-  // Each append is durable when it returns (write + fdatasync): ternd replies to a CNI ADD
-  // only after it. A field with a tab or newline, or a key CNI would not accept:
-  // kInvalidArgument, nothing written.
+  // An allocation is durable when append_allocate returns (write + fdatasync): ternd
+  // replies to a CNI ADD only after it. A release is written but not synced: a crash of
+  // ternd cannot lose it, a power cut can only leave an address held (never given twice,
+  // as the next allocation's fdatasync writes it out first). A field with a tab or
+  // newline, or a key CNI would not accept: kInvalidArgument, nothing written.
   Status append_allocate(const Allocation& allocation);
   Status append_release(const AttachmentKey& key);
 
@@ -61,7 +63,7 @@ class Journal {
 
  private:
   Journal() = default;
-  Status append_line(const std::string& line);
+  Status append_line(const std::string& line, bool sync);
   void close_fds();
 
   std::string path_;

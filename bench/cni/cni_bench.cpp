@@ -3,9 +3,9 @@
 //   cni_bench CONFIG.json PLUGIN CNI_PATH POD_NETNS_PREFIX N CONCURRENT
 //
 // POD_NETNS_PREFIX names existing namespaces /var/run/netns/<prefix>0 ... <prefix>K-1 with
-// K >= CONCURRENT. Sequential: N x (ADD then DEL) in <prefix>0, each call timed from
-// spawn to exit; then CONCURRENT ADDs at once into as many namespaces, timed until the
-// last exits, and their DELs. Prints one line of key=value figures (milliseconds; peak
+// K >= max(N, CONCURRENT). Sequential: N ADDs one after the other (a Pod in each
+// namespace), then their N DELs, each call timed from spawn to exit; then CONCURRENT ADDs
+// at once, timed until the last exits, and their DELs. Prints one line of key=value figures (milliseconds; peak
 // resident set of one invocation in KiB, from wait4's rusage).
 #include <fcntl.h>
 #include <spawn.h>
@@ -105,12 +105,16 @@ int main(int argc, char** argv) {
   long rss = 0;
   int failures = 0;
   for (int i = 0; i < n; ++i) {
-    auto add = wait_for(spawn(plugin, "ADD", "bench-seq", prefix + "0"));
-    auto del = wait_for(spawn(plugin, "DEL", "bench-seq", prefix + "0"));
-    failures += !add.ok + !del.ok;
+    auto add = wait_for(spawn(plugin, "ADD", "bench-seq" + std::to_string(i), prefix + std::to_string(i)));
+    failures += !add.ok;
     adds.push_back(add.ms);
+    rss = std::max(rss, add.max_rss_kib);
+  }
+  for (int i = 0; i < n; ++i) {
+    auto del = wait_for(spawn(plugin, "DEL", "bench-seq" + std::to_string(i), prefix + std::to_string(i)));
+    failures += !del.ok;
     dels.push_back(del.ms);
-    rss = std::max({rss, add.max_rss_kib, del.max_rss_kib});
+    rss = std::max(rss, del.max_rss_kib);
   }
 
   std::vector<Running> running;

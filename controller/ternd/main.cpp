@@ -17,6 +17,7 @@
 #include "controller/ternd/admin_api.hpp"
 #include "controller/ternd/config.hpp"
 #include "controller/ternd/ipam_service.hpp"
+#include "controller/ternd/link_reaper.hpp"
 #include "controller/ternd/metrics.hpp"
 #include "controller/ternd/node.hpp"
 
@@ -65,6 +66,11 @@ int main(int argc, char** argv) {
     spdlog::critical("ipam: {}", ipam.error().message);
     return 1;
   }
+  auto reaper = tern::ternd::LinkReaper::start();
+  if (!reaper) {
+    spdlog::critical("netlink: {}", reaper.error().message);
+    return 1;
+  }
   auto started = std::chrono::steady_clock::now();
   tern::admin::AdminServer admin(io, config->admin_socket, [&](const tern::admin::Request& request) {
     tern::admin::Response response;
@@ -76,6 +82,10 @@ int main(int argc, char** argv) {
       case tern::admin::Request::kIpam:
         (*ipam)->apply_spool();
         *response.mutable_ipam() = (*ipam)->show();
+        break;
+      case tern::admin::Request::kDeleteLink:
+        (*reaper)->delete_link(static_cast<int>(request.delete_link().ifindex()), request.delete_link().name());
+        response.mutable_delete_link();
         break;
       case tern::admin::Request::kRoutes:
         *response.mutable_routes() = tern::ternd::routes_reply(node, request.routes());
