@@ -1,6 +1,8 @@
 // Installs and then removes N IPv4 routes via a gateway in the current network namespace,
 // three ways, printing the seconds each takes:
-//   tern  routing::Fib (batched, every route acknowledged and matched)
+//   tern  routing::Fib (batched, every route acknowledged and matched), its next hop one
+//         kernel nexthop object
+//   tern-inline  the same with the next hop inline in each route (nexthop_objects off)
 //   raw   the kernel's own limit: requests packed many to a sendmsg, no acknowledgement
 //         asked per route (one at the end to know they were all taken)
 //   nhid  the same with one kernel nexthop object (RTA_NH_ID) instead of a gateway per
@@ -40,9 +42,13 @@ long rss_kib() {
   return 0;
 }
 
-double tern_fib(uint32_t n, bool remove) {
+double tern_fib(uint32_t n, bool remove, bool objects) {
   static std::optional<routing::Fib> fib;
-  if (!fib) fib.emplace(std::move(routing::Fib::open().value()));
+  if (!fib) {
+    routing::FibOptions o;
+    o.nexthop_objects = objects;
+    fib.emplace(std::move(routing::Fib::open(o).value()));
+  }
   routing::Route r;
   r.next_hops = {{*IpAddress::parse("198.18.0.2")}};
   auto start = Clock::now();
@@ -140,15 +146,16 @@ double raw(uint32_t n, bool remove, bool nhid) {
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::cerr << "usage: fib_bench tern|raw|nhid N\n";
+    std::cerr << "usage: fib_bench tern|tern-inline|raw|nhid N\n";
     return 2;
   }
   std::string mode = argv[1];
   auto n = static_cast<uint32_t>(std::stoul(argv[2]));
   long before = rss_kib();
-  double add = mode == "tern" ? tern_fib(n, false) : raw(n, false, mode == "nhid");
+  bool tern = mode == "tern" || mode == "tern-inline";
+  double add = tern ? tern_fib(n, false, mode == "tern") : raw(n, false, mode == "nhid");
   long after = rss_kib();
-  double del = mode == "tern" ? tern_fib(n, true) : raw(n, true, mode == "nhid");
+  double del = tern ? tern_fib(n, true, mode == "tern") : raw(n, true, mode == "nhid");
   std::cout << mode << " " << n << " add " << add << " del " << del << " rss_bytes_per_route "
             << (after - before) * 1024.0 / n << '\n';
   return 0;

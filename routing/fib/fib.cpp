@@ -1,6 +1,9 @@
 #include "routing/fib/fib.hpp"
 
+#include "routing/fib/netlink.hpp"
+
 #include <linux/if.h>
+#include <linux/nexthop.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
@@ -16,27 +19,11 @@ namespace tern::routing {
 
 namespace {
 
-constexpr size_t kSendChunk = 256 * 1024;  // bytes of requests per sendmsg()
-
-// Appends an rtattr with `len` bytes of payload; returns its offset in `buf`.
-size_t put_attr(std::vector<uint8_t>& buf, uint16_t type, const void* data, size_t len) {
-  size_t at = buf.size();
-  rtattr a{static_cast<uint16_t>(RTA_LENGTH(len)), type};
-  buf.resize(at + RTA_SPACE(len));
-  std::memcpy(buf.data() + at, &a, sizeof a);
-  if (len) std::memcpy(buf.data() + at + RTA_LENGTH(0), data, len);
-  return at;
-}
-
-void put_address(std::vector<uint8_t>& buf, uint16_t type, const IpAddress& a) {
-  put_attr(buf, type, a.bytes().data(), a.bytes().size());
-}
-
-void put_u32(std::vector<uint8_t>& buf, uint16_t type, uint32_t v) { put_attr(buf, type, &v, sizeof v); }
-
-std::optional<IpAddress> address_from(const rtattr* a) {
-  return IpAddress::from_bytes(std::span(static_cast<const uint8_t*>(RTA_DATA(a)), RTA_PAYLOAD(a)));
-}
+using netlink::address_from;
+using netlink::kSendChunk;
+using netlink::put_address;
+using netlink::put_attr;
+using netlink::put_u32;
 
 uint32_t effective_metric(const Route& r) {
   // The kernel gives IPv6 routes metric 1024 when none is asked for.
@@ -109,22 +96,30 @@ Result<Fib> Fib::open(FibOptions options) {
   return fib;
 }
 
-Fib::Fib(int fd, FibOptions options) : fd_(fd), options_(options) {}
+Fib::Fib(int fd, FibOptions options) : fd_(fd), options_(options), nexthops_(options.nexthop_objects) {}
 
 Fib::Fib(Fib&& o) noexcept
     : fd_(std::exchange(o.fd_, -1)),
+      watch_fd_(std::exchange(o.watch_fd_, -1)),
       options_(o.options_),
       seq_(o.seq_),
       desired_(std::move(o.desired_)),
       installed_(std::move(o.installed_)),
       dirty_(std::move(o.dirty_)),
       recursive_(std::move(o.recursive_)),
-      failed_(std::move(o.failed_)) {}
+      failed_(std::move(o.failed_)),
+      links_(std::move(o.links_)),
+      nexthops_(o.nexthops_),
+      recheck_(o.recheck_),
+      objects_(std::move(o.objects_)),
+      by_key_(std::move(o.by_key_)) {}
 
 Fib& Fib::operator=(Fib&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) close(fd_);
+    if (watch_fd_ >= 0) close(watch_fd_);
     fd_ = std::exchange(o.fd_, -1);
+    watch_fd_ = std::exchange(o.watch_fd_, -1);
     options_ = o.options_;
     seq_ = o.seq_;
     desired_ = std::move(o.desired_);
@@ -132,6 +127,11 @@ Fib& Fib::operator=(Fib&& o) noexcept {
     dirty_ = std::move(o.dirty_);
     recursive_ = std::move(o.recursive_);
     failed_ = std::move(o.failed_);
+    links_ = std::move(o.links_);
+    nexthops_ = o.nexthops_;
+    recheck_ = o.recheck_;
+    objects_ = std::move(o.objects_);
+    by_key_ = std::move(o.by_key_);
   }
   return *this;
 }
@@ -153,6 +153,10 @@ Result<int> Fib::watch() {
     close(fd);
     return io_error("netlink monitor bind", err);
   }
+  // Nexthop objects (a group beyond the legacy bitmask's reach on old headers); a kernel
+  // without them refuses, and then there are none of ours to watch.
+  int group = RTNLGRP_NEXTHOP;
+  setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group);
   int rcvbuf = 8 << 20;
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
@@ -196,6 +200,18 @@ Fib::Events Fib::read_events() {
         }
         continue;
       }
+      if (h->nlmsg_type == RTM_DELNEXTHOP) {
+        // One of our objects deleted by someone: the kernel took the routes naming it
+        // with it (IPv4 ones without a word), and dropped it from the groups it was in.
+        auto* nhm = static_cast<nhmsg*>(NLMSG_DATA(h));
+        if (nhm->nh_protocol != options_.protocol) continue;
+        int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(nhmsg)));
+        auto* a = reinterpret_cast<rtattr*>(reinterpret_cast<uint8_t*>(nhm) + NLMSG_ALIGN(sizeof(nhmsg)));
+        for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+          if (a->rta_type == NHA_ID) ev.repairs += object_gone(netlink::u32_from(a));
+        }
+        continue;
+      }
       if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) continue;
       auto* m = static_cast<rtmsg*>(NLMSG_DATA(h));
       std::optional<IpAddress> dst;
@@ -205,11 +221,22 @@ Fib::Events Fib::read_events() {
         if (a->rta_type == RTA_DST) dst = address_from(a);
         if (a->rta_type == RTA_TABLE) table = *static_cast<uint32_t*>(RTA_DATA(a));
       }
+      if (m->rtm_protocol != options_.protocol && !recheck_) {
+        // Objects whose gateway was resolved get another look-up (commit replaces those
+        // whose way changed: their routes follow without a message each).
+        for (const auto& [id, o] : objects_) {
+          if (!o.group && !o.key.hops.empty() && o.key.hops[0].gateway && !o.key.hops[0].ifindex) {
+            recheck_ = true;
+            ++ev.resolve;
+            break;
+          }
+        }
+      }
       if (m->rtm_protocol != options_.protocol && (!recursive_.empty() || !failed_.empty())) {
         // Another route changed: what was resolved through routes, or could not be
         // written, gets another look.
         for (const auto& [p, r] : recursive_) {
-          installed_.erase(p);
+          forget(p);
           dirty_.push_back(p);
           ++ev.resolve;
         }
@@ -227,7 +254,7 @@ Fib::Events Fib::read_events() {
         // Ours and wanted, and deleted by someone (or flushed with its link): queued to
         // go back. A route of ours changed in place is put right by the next reconcile.
         if (h->nlmsg_type == RTM_DELROUTE) {
-          installed_.erase(prefix);
+          forget(prefix);
           dirty_.push_back(prefix);
           ++ev.repairs;
         }
@@ -252,10 +279,10 @@ void Fib::remove(const Prefix& prefix) {
   if (desired_.erase(prefix)) dirty_.push_back(prefix);
 }
 
-void Fib::route_message(const Route& r, bool add, Requests& out) {
+void Fib::route_message(const Route& r, bool add, Requests& out, uint32_t nh_id) {
   std::vector<uint8_t>& buf = out.bytes;
   size_t start = buf.size();
-  out.at.emplace_back(r.prefix, start);
+  out.at.push_back({r.prefix, start, nh_id});
   buf.resize(start + NLMSG_LENGTH(sizeof(rtmsg)));
   auto* h = reinterpret_cast<nlmsghdr*>(buf.data() + start);
   h->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
@@ -272,7 +299,7 @@ void Fib::route_message(const Route& r, bool add, Requests& out) {
                                      : r.type == RouteType::kBlackhole     ? RTN_BLACKHOLE
                                      : r.type == RouteType::kUnreachable ? RTN_UNREACHABLE
                                                                          : RTN_UNICAST);
-  if (add && r.type == RouteType::kUnicast && r.next_hops.size() == 1 && r.next_hops[0].onlink) {
+  if (add && !nh_id && r.type == RouteType::kUnicast && r.next_hops.size() == 1 && r.next_hops[0].onlink) {
     m->rtm_flags |= RTNH_F_ONLINK;
   }
   put_u32(buf, RTA_TABLE, options_.table);
@@ -280,7 +307,9 @@ void Fib::route_message(const Route& r, bool add, Requests& out) {
   if (add) {
     if (r.metric) put_u32(buf, RTA_PRIORITY, r.metric);
     if (r.source) put_address(buf, RTA_PREFSRC, *r.source);
-    if (r.type == RouteType::kUnicast && r.next_hops.size() == 1) {
+    if (nh_id) {
+      put_u32(buf, RTA_NH_ID, nh_id);  // the object carries gateway, link, onlink, weights
+    } else if (r.type == RouteType::kUnicast && r.next_hops.size() == 1) {
       const auto& nh = r.next_hops[0];
       if (nh.gateway) put_address(buf, RTA_GATEWAY, *nh.gateway);
       if (nh.ifindex) put_u32(buf, RTA_OIF, static_cast<uint32_t>(nh.ifindex));
@@ -315,20 +344,20 @@ std::vector<FibFailure> Fib::transact(Requests& requests) {
   for (size_t from = 0; from < at.size();) {
     uint32_t first = seq_;
     size_t next = from;
-    while (next < at.size() && (next == from || at[next].second - at[from].second < kSendChunk)) {
-      reinterpret_cast<nlmsghdr*>(requests.bytes.data() + at[next].second)->nlmsg_seq = seq_++;
+    while (next < at.size() && (next == from || at[next].offset - at[from].offset < kSendChunk)) {
+      reinterpret_cast<nlmsghdr*>(requests.bytes.data() + at[next].offset)->nlmsg_seq = seq_++;
       ++next;
     }
-    auto* last = reinterpret_cast<nlmsghdr*>(requests.bytes.data() + at[next - 1].second);
+    auto* last = reinterpret_cast<nlmsghdr*>(requests.bytes.data() + at[next - 1].offset);
     last->nlmsg_flags |= NLM_F_ACK;
     uint32_t last_seq = last->nlmsg_seq;
-    size_t end = next < at.size() ? at[next].second : requests.bytes.size();
+    size_t end = next < at.size() ? at[next].offset : requests.bytes.size();
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
     auto fail_rest = [&](int err, const char* what) {
-      for (size_t i = from; i < at.size(); ++i) failures.push_back({at[i].first, err, what});
+      for (size_t i = from; i < at.size(); ++i) failures.push_back({at[i].prefix, err, what});
     };
-    if (sendto(fd_, requests.bytes.data() + at[from].second, end - at[from].second, 0,
+    if (sendto(fd_, requests.bytes.data() + at[from].offset, end - at[from].offset, 0,
                reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
       fail_rest(errno, "netlink send");
       break;
@@ -351,7 +380,7 @@ std::vector<FibFailure> Fib::transact(Requests& requests) {
            h = NLMSG_NEXT(h, n)) {
         if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_seq < first || h->nlmsg_seq > last_seq) continue;
         int err = -static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
-        if (err) failures.push_back({at[from + (h->nlmsg_seq - first)].first, err, std::strerror(err)});
+        if (err) failures.push_back({at[from + (h->nlmsg_seq - first)].prefix, err, std::strerror(err)});
         closed |= h->nlmsg_seq == last_seq;
       }
     }
@@ -370,26 +399,60 @@ FibStats Fib::commit(size_t limit) {
     todo.assign(dirty_.end() - static_cast<std::ptrdiff_t>(limit), dirty_.end());
     dirty_.resize(dirty_.size() - limit);
   }
-  std::sort(todo.begin(), todo.end());
+  if (!std::is_sorted(todo.begin(), todo.end())) std::sort(todo.begin(), todo.end());
   todo.erase(std::unique(todo.begin(), todo.end()), todo.end());
+  if (todo.size() > 1024) installed_.reserve(installed_.size() + todo.size());  // one rehash, not many
+  if (recheck_) recheck(stats);
+
   std::vector<FibFailure> unresolved;
+  auto write_inline = [&](const Prefix& prefix, const Route& want, uint64_t fp) {
+    if (!recursive_.empty() && recursive_.count(prefix)) {  // resolved again: the way there may have changed
+      auto r = resolve(want);
+      if (!r) {
+        recursive_.erase(prefix);
+        unresolved.push_back({prefix, ENETUNREACH, "no route to its next hop: pending until there is one"});
+        return;
+      }
+      recursive_[prefix] = *r;
+      route_message(*r, true, requests);
+    } else {
+      route_message(want, true, requests);
+    }
+    requests.at.back().fingerprint = fp;
+  };
+
+  // Routes through objects wait until the objects are there; which object each needs is
+  // worked out once per distinct set of next hops.
+  NhPlan plan;
+  struct Through {
+    const Route* route;
+    size_t need;
+    uint64_t fingerprint;
+  };
+  std::vector<Through> through;
+  // Groups every one of whose routes moves to the same new set: replaced in place.
+  std::unordered_map<uint32_t, size_t> moving;           // old group -> need (SIZE_MAX: mixed)
+  std::unordered_map<uint32_t, uint32_t> moving_count;
   for (const auto& prefix : todo) {
     auto want = desired_.find(prefix);
     auto have = installed_.find(prefix);
     if (want != desired_.end()) {
-      if (have != installed_.end() && have->second == fingerprint(want->second)) continue;
+      uint64_t fp = fingerprint(want->second);
+      if (have != installed_.end() && have->second.fingerprint == fp) continue;
       (have == installed_.end() ? stats.added : stats.replaced)++;
-      if (recursive_.count(prefix)) {  // resolved again: the way there may have changed
-        auto r = resolve(want->second);
-        if (!r) {
-          recursive_.erase(prefix);
-          unresolved.push_back({prefix, ENETUNREACH, "no route to its next hop: pending until there is one"});
-          continue;
+      const Route& r = want->second;
+      if (!nexthops_ || r.type != RouteType::kUnicast || r.next_hops.empty()) {
+        write_inline(prefix, r, fp);
+        continue;
+      }
+      size_t n = need(plan, r);
+      through.push_back({&r, n, fp});
+      if (have != installed_.end() && plan.needs[n].key.hops.size() > 1) {
+        if (auto o = objects_.find(have->second.nh_id); o != objects_.end() && o->second.group) {
+          auto [m, fresh] = moving.try_emplace(o->first, n);
+          if (!fresh && m->second != n) m->second = SIZE_MAX;
+          ++moving_count[o->first];
         }
-        recursive_[prefix] = *r;
-        route_message(*r, true, requests);
-      } else {
-        route_message(want->second, true, requests);
       }
     } else if (have != installed_.end()) {
       ++stats.removed;
@@ -399,15 +462,41 @@ FibStats Fib::commit(size_t limit) {
       recursive_.erase(prefix);
     }
   }
+  for (auto it = moving.begin(); it != moving.end();) {
+    auto o = objects_.find(it->first);
+    // (Not when another route still wants the group as it is.)
+    bool whole = it->second != SIZE_MAX && o != objects_.end() && moving_count[it->first] == o->second.refs &&
+                 !o->second.pinned && !plan.index.count(o->second.key);
+    it = whole ? std::next(it) : moving.erase(it);
+  }
+  if (!plan.needs.empty()) provide(plan, stats, moving);
+  for (const auto& [r, n, fp] : through) {
+    const NhNeed& nd = plan.needs[n];
+    if (nd.inline_hops) {
+      write_inline(r->prefix, *r, fp);
+    } else if (nd.error) {
+      unresolved.push_back({r->prefix, nd.error, nd.message});
+    } else {
+      if (!recursive_.empty()) recursive_.erase(r->prefix);
+      route_message(*r, true, requests, nd.id);
+      requests.at.back().fingerprint = fp;
+    }
+  }
   stats.failures = transact(requests);
 
   // A gateway that is not on a link: resolved through the kernel's route to it, and
-  // written again that way.
+  // written again that way. (Objects are resolved before they are made.)
+  std::unordered_set<Prefix> through_object;
+  if (!stats.failures.empty()) {
+    for (const auto& at : requests.at) {
+      if (at.nh_id) through_object.insert(at.prefix);
+    }
+  }
   Requests again;
   for (auto& f : stats.failures) {
     auto want = desired_.find(f.prefix);
     if ((f.error != ENETUNREACH && f.error != EINVAL) || want == desired_.end() || recursive_.count(f.prefix) ||
-        want->second.type != RouteType::kUnicast) {
+        want->second.type != RouteType::kUnicast || through_object.count(f.prefix)) {
       continue;
     }
     auto r = resolve(want->second);
@@ -431,28 +520,50 @@ FibStats Fib::commit(size_t limit) {
 
   std::unordered_map<Prefix, const FibFailure*> failed;
   for (const auto& f : stats.failures) failed.emplace(f.prefix, &f);
-  for (const auto& [prefix, offset] : requests.at) {
-    if (auto f = failed.find(prefix); f != failed.end()) {
+  for (const auto& at : requests.at) {
+    auto f = failed.empty() ? failed.end() : failed.find(at.prefix);
+    if (f != failed.end()) {
       // A delete of what is not there is done; anything else is tried again when it or
       // another route changes, or at the next reconcile (not at once: it would fail again).
       if (f->second->error == ESRCH) {
-        installed_.erase(prefix);
+        forget(at.prefix);
       } else {
-        failed_.insert(prefix);
+        failed_.insert(at.prefix);
       }
       continue;
     }
-    failed_.erase(prefix);
-    if (auto want = desired_.find(prefix); want != desired_.end()) {
-      installed_[prefix] = fingerprint(want->second);
+    if (!failed_.empty()) failed_.erase(at.prefix);
+    if (at.fingerprint) {
+      installed_as(at.prefix, at.fingerprint, at.nh_id);
     } else {
-      installed_.erase(prefix);
+      forget(at.prefix);
     }
   }
   for (const auto& f : unresolved) failed_.insert(f.prefix);
   stats.failures.insert(stats.failures.end(), unresolved.begin(), unresolved.end());
   std::erase_if(stats.failures, [](const FibFailure& f) { return f.error == ESRCH; });
+  collect(stats);
   return stats;
+}
+
+void Fib::installed_as(const Prefix& p, uint64_t fp, uint32_t nh_id) {
+  auto [it, fresh] = installed_.try_emplace(p, Installed{fp, nh_id});
+  if (!fresh) {
+    if (it->second.nh_id != nh_id) {
+      ref(nh_id);
+      unref(it->second.nh_id);
+    }
+    it->second = {fp, nh_id};
+  } else {
+    ref(nh_id);
+  }
+}
+
+void Fib::forget(const Prefix& p) {
+  if (auto it = installed_.find(p); it != installed_.end()) {
+    unref(it->second.nh_id);
+    installed_.erase(it);
+  }
 }
 
 std::optional<NextHop> Fib::lookup(const IpAddress& gateway) {
@@ -514,8 +625,32 @@ std::optional<Route> Fib::resolve(const Route& r) {
   return out;
 }
 
-Result<std::vector<Route>> Fib::dump() {
-  std::vector<Route> out;
+Status Fib::dump_each(nlmsghdr& request, const char* what, const std::function<void(const nlmsghdr*)>& each) {
+  request.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  request.nlmsg_seq = seq_++;
+  if (send(fd_, &request, request.nlmsg_len, 0) < 0) return io_error(what, errno);
+  std::vector<uint8_t> in(1 << 20);
+  while (true) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 10000) <= 0) return make_error(Errc::kTimeout, std::string(what) + ": no answer in 10 s");
+    ssize_t n = recv(fd_, in.data(), in.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io_error(what, errno);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n)); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_seq != request.nlmsg_seq) continue;  // a late answer to something else
+      if (h->nlmsg_type == NLMSG_DONE) return {};
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        int err = -static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
+        if (err) return io_error(what, err);
+        continue;
+      }
+      each(h);
+    }
+  }
+}
+
+Result<std::vector<Fib::KernelRoute>> Fib::dump(std::vector<uint32_t>& pins) {
+  std::vector<KernelRoute> out;
   for (uint8_t family : {AF_INET, AF_INET6}) {
     struct {
       nlmsghdr h;
@@ -523,95 +658,100 @@ Result<std::vector<Route>> Fib::dump() {
     } req{};
     req.h.nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
     req.h.nlmsg_type = RTM_GETROUTE;
-    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    req.h.nlmsg_seq = seq_++;
     req.m.rtm_family = family;
-    if (send(fd_, &req, req.h.nlmsg_len, 0) < 0) return io_error("netlink route dump", errno);
-    std::vector<uint8_t> in(1 << 20);
-    for (bool done = false; !done;) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 10000) <= 0) return make_error(Errc::kTimeout, "netlink route dump: no answer in 10 s");
-      ssize_t n = recv(fd_, in.data(), in.size(), 0);
-      if (n < 0) return io_error("netlink route dump", errno);
-      for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n));
-           h = NLMSG_NEXT(h, n)) {
-        if (h->nlmsg_type == NLMSG_DONE) {
-          done = true;
-          break;
-        }
-        if (h->nlmsg_type == NLMSG_ERROR) {
-          int err = -static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
-          if (err) return io_error("netlink route dump", err);
-          continue;
-        }
-        if (h->nlmsg_type != RTM_NEWROUTE) continue;
-        auto* m = static_cast<rtmsg*>(NLMSG_DATA(h));
-        if (m->rtm_protocol != options_.protocol) continue;
-        uint32_t table = m->rtm_table;
-        Route r;
-        r.type = m->rtm_type == RTN_BLACKHOLE     ? RouteType::kBlackhole
-                 : m->rtm_type == RTN_UNREACHABLE ? RouteType::kUnreachable
-                                                  : RouteType::kUnicast;
-        std::optional<IpAddress> dst;
-        NextHop single;
-        single.onlink = m->rtm_flags & RTNH_F_ONLINK;
-        bool has_single = false;
-        int len = static_cast<int>(RTM_PAYLOAD(h));
-        for (auto* a = RTM_RTA(m); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-          switch (a->rta_type) {
-            case RTA_TABLE: table = *static_cast<uint32_t*>(RTA_DATA(a)); break;
-            case RTA_DST: dst = address_from(a); break;
-            case RTA_PRIORITY: r.metric = *static_cast<uint32_t*>(RTA_DATA(a)); break;
-            case RTA_PREFSRC: r.source = address_from(a); break;
-            case RTA_GATEWAY: single.gateway = address_from(a), has_single = true; break;
-            case RTA_OIF: single.ifindex = *static_cast<int*>(RTA_DATA(a)), has_single = true; break;
-            case RTA_MULTIPATH: {
-              auto* nh = static_cast<rtnexthop*>(RTA_DATA(a));
-              int left = static_cast<int>(RTA_PAYLOAD(a));
-              while (RTNH_OK(nh, left)) {
-                NextHop hop;
-                hop.ifindex = nh->rtnh_ifindex;
-                hop.weight = static_cast<uint8_t>(nh->rtnh_hops + 1);
-                hop.onlink = nh->rtnh_flags & RTNH_F_ONLINK;
-                int alen = nh->rtnh_len - static_cast<int>(sizeof(*nh));
-                for (auto* na = RTNH_DATA(nh); RTA_OK(na, alen); na = RTA_NEXT(na, alen)) {
-                  if (na->rta_type == RTA_GATEWAY) hop.gateway = address_from(na);
-                }
-                r.next_hops.push_back(hop);
-                left -= NLMSG_ALIGN(nh->rtnh_len);
-                nh = RTNH_NEXT(nh);
+    auto done = dump_each(req.h, "netlink route dump", [&](const nlmsghdr* h) {
+      if (h->nlmsg_type != RTM_NEWROUTE) return;
+      auto* m = static_cast<const rtmsg*>(NLMSG_DATA(h));
+      uint32_t table = m->rtm_table;
+      KernelRoute k;
+      Route& r = k.route;
+      r.type = m->rtm_type == RTN_BLACKHOLE     ? RouteType::kBlackhole
+               : m->rtm_type == RTN_UNREACHABLE ? RouteType::kUnreachable
+                                                : RouteType::kUnicast;
+      std::optional<IpAddress> dst;
+      NextHop single;
+      single.onlink = m->rtm_flags & RTNH_F_ONLINK;
+      bool has_single = false;
+      int len = static_cast<int>(RTM_PAYLOAD(h));
+      for (auto* a = RTM_RTA(m); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        switch (a->rta_type) {
+          case RTA_TABLE: table = netlink::u32_from(a); break;
+          case RTA_DST: dst = address_from(a); break;
+          case RTA_PRIORITY: r.metric = netlink::u32_from(a); break;
+          case RTA_PREFSRC: r.source = address_from(a); break;
+          case RTA_NH_ID: k.nh_id = netlink::u32_from(a); break;
+          case RTA_GATEWAY: single.gateway = address_from(a), has_single = true; break;
+          case RTA_OIF: single.ifindex = static_cast<int>(netlink::u32_from(a)), has_single = true; break;
+          case RTA_MULTIPATH: {
+            auto* nh = static_cast<rtnexthop*>(RTA_DATA(a));
+            int left = static_cast<int>(RTA_PAYLOAD(a));
+            while (RTNH_OK(nh, left)) {
+              NextHop hop;
+              hop.ifindex = nh->rtnh_ifindex;
+              hop.weight = static_cast<uint8_t>(nh->rtnh_hops + 1);
+              hop.onlink = nh->rtnh_flags & RTNH_F_ONLINK;
+              int alen = nh->rtnh_len - static_cast<int>(sizeof(*nh));
+              for (auto* na = RTNH_DATA(nh); RTA_OK(na, alen); na = RTA_NEXT(na, alen)) {
+                if (na->rta_type == RTA_GATEWAY) hop.gateway = address_from(na);
               }
-              break;
+              r.next_hops.push_back(hop);
+              left -= NLMSG_ALIGN(nh->rtnh_len);
+              nh = RTNH_NEXT(nh);
             }
-            default: break;
+            break;
           }
+          default: break;
         }
-        if (table != options_.table) continue;
-        IpAddress base = dst ? *dst : (family == AF_INET ? IpAddress::v4(0u) : *IpAddress::parse("::"));
-        r.prefix = Prefix(base, m->rtm_dst_len);
-        if (options_.metric && effective_metric(r) != *options_.metric) continue;
-        if (r.type == RouteType::kUnicast && r.next_hops.empty() && has_single) r.next_hops.push_back(single);
-        out.push_back(std::move(r));
       }
-    }
+      IpAddress base = dst ? *dst : (family == AF_INET ? IpAddress::v4(0u) : *IpAddress::parse("::"));
+      r.prefix = Prefix(base, m->rtm_dst_len);
+      // Whoever else names one of our objects keeps it alive.
+      if (m->rtm_protocol != options_.protocol || table != options_.table ||
+          (options_.metric && effective_metric(r) != *options_.metric)) {
+        if (k.nh_id) pins.push_back(k.nh_id);
+        return;
+      }
+      if (r.type == RouteType::kUnicast && r.next_hops.empty() && has_single) r.next_hops.push_back(single);
+      out.push_back(std::move(k));
+    });
+    if (!done) return done.error();
   }
   return out;
 }
 
 Result<FibStats> Fib::reconcile() {
-  auto kernel = dump();
+  // The objects first: the routes are matched against them.
+  if (auto synced = sync_objects(); !synced) return synced.error();
+  std::vector<uint32_t> pins;
+  auto kernel = dump(pins);
   if (!kernel) return kernel.error();
+  for (uint32_t id : pins) {
+    if (auto o = objects_.find(id); o != objects_.end()) o->second.pinned = true;
+  }
   installed_.clear();
   dirty_.clear();
   FibStats stats;
-  for (auto& r : *kernel) {
+  NhPlan plan;
+  for (auto& [r, nh_id] : *kernel) {
     auto want = desired_.find(r.prefix);
-    auto written = recursive_.find(r.prefix);  // a resolved route is compared as it was written
-    if (want != desired_.end() && matches(written != recursive_.end() ? written->second : want->second, r)) {
-      installed_[r.prefix] = fingerprint(want->second);  // kept as it is: forwarding never blinks
+    bool kept = false;
+    if (want != desired_.end()) {
+      const Route& w = want->second;
+      if (nexthops_ && w.type == RouteType::kUnicast && !w.next_hops.empty()) {
+        // Through an object: the one we would name, and the rest of the route the same.
+        uint32_t id = existing_id(plan, w);
+        kept = id && id == nh_id && w.type == r.type && w.source == r.source &&
+               effective_metric(w) == effective_metric(r);
+      } else {
+        auto written = recursive_.find(r.prefix);  // a resolved route is compared as it was written
+        kept = !nh_id && matches(written != recursive_.end() ? written->second : w, r);
+      }
+    }
+    if (kept) {
+      installed_as(r.prefix, fingerprint(want->second), nh_id);  // kept as it is: forwarding never blinks
       ++stats.kept;
     } else {
-      installed_[r.prefix] = fingerprint(r);
+      installed_as(r.prefix, 0, nh_id);  // matches nothing we want: written again
       dirty_.push_back(r.prefix);
     }
   }
@@ -622,6 +762,9 @@ Result<FibStats> Fib::reconcile() {
   stats.added = applied.added;
   stats.replaced = applied.replaced;
   stats.removed = applied.removed;
+  stats.objects_added = applied.objects_added;
+  stats.objects_replaced = applied.objects_replaced;
+  stats.objects_removed = applied.objects_removed;
   stats.failures = std::move(applied.failures);
   return stats;
 }

@@ -6,72 +6,26 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "routing/fib/fib.hpp"
-#include "tests/support/netns.hpp"
-#include "tests/support/process.hpp"
+#include "tests/routing/fib_fixture.hpp"
 
 namespace tern::routing {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::Netns;
 
-IpAddress ip(const char* s) { return *IpAddress::parse(s); }
-Prefix pfx(const char* s) { return *Prefix::parse(s); }
-
-Route via(const char* prefix, std::vector<const char*> gateways) {
-  Route r;
-  r.prefix = pfx(prefix);
-  for (auto g : gateways) r.next_hops.push_back({ip(g)});
-  return r;
-}
-
-Route of_type(const char* prefix, RouteType type) {
-  Route r;
-  r.prefix = pfx(prefix);
-  r.type = type;
-  return r;
-}
-
-class FibTest : public ::testing::Test {
+// Every test twice: next hops as kernel nexthop objects, and inline in each route.
+class FibTest : public FibNetns, public ::testing::WithParamInterface<bool> {
  protected:
   void SetUp() override {
-    TERN_REQUIRE_ROOT();
-    node_ = std::make_unique<Netns>("node");
-    peer_ = std::make_unique<Netns>("peer");
-    testing::connect(*node_, "eth0", "198.18.0.1/24", *peer_, "eth0", "198.18.0.2/24");
-    node_->ip("-6 addr add 2001:db8::1/64 dev eth0 nodad");
+    objects_ = GetParam();
+    FibNetns::SetUp();
   }
-
-  Fib open(FibOptions o = {}) {
-    auto fib = testing::in_netns(*node_, [&] {
-      std::optional<Fib> f;
-      auto opened = Fib::open(o);
-      if (opened) f.emplace(std::move(opened.value()));
-      return f;
-    });
-    EXPECT_TRUE(fib.has_value());
-    return std::move(*fib);
-  }
-
-  // `ip -j [-6] route show table all proto 77` in the node namespace.
-  nlohmann::json routes(bool v6 = false, const std::string& proto = "77") {
-    auto r = testing::run({"ip", "-n", node_->name(), "-j", v6 ? "-6" : "-4", "route", "show", "table", "all",
-                           "proto", proto});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return nlohmann::json::parse(r.out.empty() ? "[]" : r.out);
-  }
-  nlohmann::json route(const std::string& dst, bool v6 = false) {
-    for (const auto& r : routes(v6)) {
-      if (r.value("dst", "") == dst) return r;
-    }
-    return nlohmann::json::object();
-  }
-
-  std::unique_ptr<Netns> node_, peer_;
 };
 
-TEST_F(FibTest, EveryKindOfRoute) {
+INSTANTIATE_TEST_SUITE_P(NextHops, FibTest, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "Objects" : "Inline"; });
+
+TEST_P(FibTest, EveryKindOfRoute) {
   Fib fib = open();
   fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
   Route weighted = via("198.18.11.0/24", {"198.18.0.2", "198.18.0.3"});
@@ -85,17 +39,17 @@ TEST_F(FibTest, EveryKindOfRoute) {
   fib.set(metric);
   fib.set(via("2001:db8:10::/48", {"2001:db8::2"}));
   Route onlink = via("198.18.13.0/24", {"198.18.77.1"});
-  onlink.next_hops[0].ifindex = 0;
   onlink.next_hops[0].onlink = true;
-  // onlink needs the device: find eth0's index through the kernel's answer.
-  auto links = testing::run({"ip", "-n", node_->name(), "-j", "link", "show", "eth0"});
-  onlink.next_hops[0].ifindex = nlohmann::json::parse(links.out)[0]["ifindex"];
+  onlink.next_hops[0].ifindex = ifindex("eth0");  // onlink needs the device
   fib.set(onlink);
   auto stats = fib.commit();
   EXPECT_TRUE(stats.failures.empty()) << stats.failures[0].prefix.to_string() << ": " << stats.failures[0].message;
   EXPECT_EQ(stats.added, 7u);
 
   EXPECT_EQ(route("198.18.10.0/24")["gateway"], "198.18.0.2") << routes().dump(2);
+  EXPECT_EQ(route("198.18.10.0/24").contains("nhid"), objects_) << routes().dump(2);
+  EXPECT_EQ(route("198.18.11.0/24").contains("nhid"), objects_);
+  EXPECT_FALSE(route("198.18.100.0/24").contains("nhid")) << "a blackhole names no object";
   auto ecmp = route("198.18.11.0/24");
   ASSERT_EQ(ecmp["nexthops"].size(), 2u) << ecmp.dump(2);
   EXPECT_EQ(ecmp["nexthops"][0]["gateway"], "198.18.0.2");
@@ -129,7 +83,7 @@ TEST_F(FibTest, EveryKindOfRoute) {
   EXPECT_TRUE(routes(true).empty());
 }
 
-TEST_F(FibTest, PerRouteErrorsAreReportedOneByOne) {
+TEST_P(FibTest, PerRouteErrorsAreReportedOneByOne) {
   Fib fib = open();
   fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
   fib.set(via("198.18.11.0/24", {"198.18.99.1"}));  // no route to the gateway
@@ -151,7 +105,7 @@ TEST_F(FibTest, PerRouteErrorsAreReportedOneByOne) {
   EXPECT_EQ(route("198.18.11.0/24")["gateway"], "198.18.99.1");
 }
 
-TEST_F(FibTest, ReconcileAfterACrashKeepsWhatIsWantedAndLeavesForeignRoutes) {
+TEST_P(FibTest, ReconcileAfterACrashKeepsWhatIsWantedAndLeavesForeignRoutes) {
   node_->ip("route add 198.18.20.0/24 via 198.18.0.2 proto static");
   node_->ip("route add 198.18.21.0/24 via 198.18.0.2 proto 197");
   {
@@ -184,7 +138,7 @@ TEST_F(FibTest, ReconcileAfterACrashKeepsWhatIsWantedAndLeavesForeignRoutes) {
   EXPECT_EQ(stats->added + stats->replaced + stats->removed, 0u);
 }
 
-TEST_F(FibTest, AnotherTableAndProtocol) {
+TEST_P(FibTest, AnotherTableAndProtocol) {
   Fib fib = open({.table = 1000, .protocol = 199, .metric = std::nullopt});
   fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
   ASSERT_TRUE(fib.commit().failures.empty());
@@ -193,7 +147,7 @@ TEST_F(FibTest, AnotherTableAndProtocol) {
   EXPECT_TRUE(routes().empty()) << "nothing with the default protocol";
 }
 
-TEST_F(FibTest, HundredThousandRoutesInAndOutLeaveNothing) {
+TEST_P(FibTest, HundredThousandRoutesInAndOutLeaveNothing) {
   Fib fib = open();
   std::vector<Prefix> prefixes;  // host routes from 198.18.1.0 on, inside 198.18.0.0/15
   for (uint32_t i = 0; i < 100'000; ++i) prefixes.push_back(Prefix(IpAddress::v4(0xc6120100u + i), 32));
@@ -213,6 +167,7 @@ TEST_F(FibTest, HundredThousandRoutesInAndOutLeaveNothing) {
   EXPECT_TRUE(stats.failures.empty());
   count = testing::sh("ip -n " + node_->name() + " route show proto 77 | wc -l");
   EXPECT_EQ(std::stoi(count.out), 0);
+  EXPECT_TRUE(nexthops().empty()) << nexthops().dump(2);
 }
 
 }  // namespace
@@ -221,22 +176,7 @@ TEST_F(FibTest, HundredThousandRoutesInAndOutLeaveNothing) {
 namespace tern::routing {
 namespace {
 
-// Polls the monitor until `done` or 5 s.
-template <typename F>
-bool watch_until(Fib& fib, Fib::Events& total, F done) {
-  return testing::wait_until(
-      [&] {
-        auto ev = fib.read_events();
-        total.repairs += ev.repairs;
-        total.resolve += ev.resolve;
-        total.reconcile |= ev.reconcile;
-        total.shadowed.insert(total.shadowed.end(), ev.shadowed.begin(), ev.shadowed.end());
-        return done();
-      },
-      5s, 20ms);
-}
-
-TEST_F(FibTest, ARouteDeletedBehindOurBackComesBack) {
+TEST_P(FibTest, ARouteDeletedBehindOurBackComesBack) {
   Fib fib = open();
   ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
   fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
@@ -259,7 +199,7 @@ TEST_F(FibTest, ARouteDeletedBehindOurBackComesBack) {
   EXPECT_EQ(routes(false, "static").size(), 1u);
 }
 
-TEST_F(FibTest, RoutesComeBackWhenTheirLinkDoes) {
+TEST_P(FibTest, RoutesComeBackWhenTheirLinkDoes) {
   Fib fib = open();
   ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
   fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
@@ -283,7 +223,7 @@ namespace {
 // The kernel replaces a route of the same prefix and metric whatever its protocol: with
 // a metric of its own (ternd's routing.metric), a BGP route for a connected subnet sits
 // beside the connected route instead of taking its place.
-TEST_F(FibTest, AMetricOfItsOwnLeavesTheConnectedRouteAlone) {
+TEST_P(FibTest, AMetricOfItsOwnLeavesTheConnectedRouteAlone) {
   Fib fib = open();
   Route r = via("198.18.0.0/24", {"198.18.0.2"});
   r.metric = 32;
@@ -305,7 +245,7 @@ namespace {
 // A BGP next hop two hops away (a router's loopback) resolves through the kernel's own
 // route to it; the route follows when that route changes; an unreachable next hop
 // waits and goes in once there is a way.
-TEST_F(FibTest, RecursiveNextHopsResolveAndFollow) {
+TEST_P(FibTest, RecursiveNextHopsResolveAndFollow) {
   node_->ip("route add 198.18.50.1/32 via 198.18.0.2 proto static");
   Fib fib = open();
   ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
@@ -344,7 +284,7 @@ TEST_F(FibTest, RecursiveNextHopsResolveAndFollow) {
 
 // A link made after the monitor started (a Pod's veth) had no routes through it to lose:
 // it coming up costs no reconcile. An existing link going down and up again does.
-TEST_F(FibTest, ANewLinkComingUpCostsNoReconcile) {
+TEST_P(FibTest, ANewLinkComingUpCostsNoReconcile) {
   Fib fib = open();
   ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
   fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
@@ -365,7 +305,7 @@ TEST_F(FibTest, ANewLinkComingUpCostsNoReconcile) {
 
 // With a metric of its own, the FIB owns only its routes at that metric: the CNI plugin's
 // Pod routes share the protocol and survive a reconcile.
-TEST_F(FibTest, ReconcileLeavesTheProtocolsRoutesAtOtherMetrics) {
+TEST_P(FibTest, ReconcileLeavesTheProtocolsRoutesAtOtherMetrics) {
   Fib fib = open({.table = 254, .protocol = kTernProtocol, .metric = 32});
   auto r = via("198.18.10.0/24", {"198.18.0.2"});
   r.metric = 32;
