@@ -2,33 +2,17 @@
 
 #include <algorithm>
 
-#include "bgp/wire/update_packer.hpp"
-
 namespace tern::bgp::rib {
 
 namespace {
 
 uint64_t key4(const Prefix& p) { return uint64_t{p.address().v4_host_order()} << 8 | static_cast<uint64_t>(p.length()); }
-Prefix unkey4(uint64_t k) { return Prefix(IpAddress::v4(static_cast<uint32_t>(k >> 8)), static_cast<int>(k & 0xff)); }
-
-wire::AddressFamily family_of(const Prefix& p) { return p.address().is_v4() ? wire::kIpv4Unicast : wire::kIpv6Unicast; }
 
 bool has(const std::vector<uint32_t>& v, uint32_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
 std::optional<IpAddress> next_hop_of(const wire::PathAttributes& a) {
   if (a.mp_reach) return a.mp_reach->next_hop;
   return a.next_hop;
-}
-
-void prepend(wire::PathAttributes& a, wire::Asn asn, uint32_t times) {
-  if (!a.as_path) a.as_path = wire::AsPath{};
-  auto& segs = a.as_path->segments;
-  for (uint32_t i = 0; i < times; ++i) {
-    if (segs.empty() || segs.front().type != wire::AsSegmentType::kSequence || segs.front().asns.size() >= 255) {
-      segs.insert(segs.begin(), wire::AsSegment{wire::AsSegmentType::kSequence, {}});
-    }
-    segs.front().asns.insert(segs.front().asns.begin(), asn);
-  }
 }
 
 }  // namespace
@@ -66,10 +50,8 @@ void Rib::erase(const Prefix& p) {
   }
 }
 
-template <typename F>
-void Rib::for_each(F fn) const {
-  for (const auto& [k, d] : v4_) fn(unkey4(k), d);
-  for (const auto& [p, d] : v6_) fn(p, d);
+Prefix Rib::unkey4(uint64_t k) {
+  return Prefix(IpAddress::v4(static_cast<uint32_t>(k >> 8)), static_cast<int>(k & 0xff));
 }
 
 size_t Rib::prefixes(Family f) const { return f == Family::kIpv4 ? v4_.size() : v6_.size(); }
@@ -89,7 +71,7 @@ PeerId Rib::add_peer(PeerInfo info) {
   p = Peer{};
   p.info = std::move(info);
   p.active = true;
-  queue_table(p, id, std::nullopt);
+  join(id);  // its first take_updates dumps the group's Adj-RIB-Out
   return id;
 }
 
@@ -102,10 +84,9 @@ void Rib::remove_peer(PeerId id) {
   });
   Peer& p = peers_[id];
   p.active = false;  // nothing more is queued for it while its routes go
+  leave(id);  // the group's state stays for the others (or goes with the last member)
   for (const auto& [prefix, path_id] : theirs) remove(id, prefix, path_id);
-  for (const auto& [key, set] : p.exported) attrs_.release(set);
-  for (const auto& [prefix, set] : p.sent) attrs_.release(set);
-  p = Peer{};
+  peers_[id] = Peer{};
   free_peers_.push_back(id);
 }
 
@@ -289,175 +270,10 @@ void Rib::decide(const Prefix& prefix) {
     if (on_change_) on_change_(change);
   }
 
-  for (PeerId id = 1; id < peers_.size(); ++id) {
-    if (peers_[id].active) queue(peers_[id], id, prefix, d);
+  for (auto& g : groups_) {
+    if (g.active) queue(g, prefix, d);
   }
   if (d->head == kNone) erase(prefix);
-}
-
-// --- output -----------------------------------------------------------------------------
-
-std::optional<AttrId> Rib::export_to(Peer& to, PeerId to_id, const Path& path) {
-  if (path.peer == to_id) return std::nullopt;  // never back to where it came from
-  const Peer& from = peers_[path.peer];
-  const auto& src = attrs_.get(path.attrs);
-  if (has(src.communities, wire::community::kNoAdvertise)) return std::nullopt;
-  if (!to.info.internal && (has(src.communities, wire::community::kNoExport) ||
-                            has(src.communities, wire::community::kNoExportSubconfed))) {
-    return std::nullopt;
-  }
-  bool local = path.peer == kLocal;
-  bool reflect = false;
-  if (local) {
-    if (!to.info.exports.local) return std::nullopt;
-  } else if (from.info.internal && to.info.internal) {
-    // RFC 4456 §6: from a client to everyone; from a non-client to clients only.
-    reflect = from.info.rr_client || to.info.rr_client;
-    if (!reflect) return std::nullopt;
-  } else if (!to.info.exports.learned) {
-    return std::nullopt;
-  }
-
-  // The family matters for the next hop; it is in the key.
-  bool v6 = src.mp_reach ? src.mp_reach->family.afi == wire::Afi::kIpv6 : false;
-  uint64_t key = uint64_t{path.attrs} << 32 | uint64_t{path.peer} << 1 | (v6 ? 1 : 0);
-  if (auto it = to.exported.find(key); it != to.exported.end()) return it->second;
-  (void)to_id;
-
-  wire::PathAttributes a = src;
-  const auto& policy = to.info.exports;
-  bool self = local || !to.info.internal || policy.next_hop_self;
-  if (!to.info.internal) {
-    prepend(a, options_.asn, 1 + policy.prepend);
-    a.local_pref.reset();
-    a.originator_id.reset();
-    a.cluster_list.clear();
-    if (!local) a.med.reset();  // RFC 4271 §5.1.4: not passed on to other ASes
-  } else {
-    a.local_pref = policy.local_pref.value_or(src.local_pref.value_or(100));
-    if (reflect) {
-      if (!a.originator_id) a.originator_id = from.info.router_id;
-      a.cluster_list.insert(a.cluster_list.begin(), options_.cluster_id);
-    }
-  }
-  if (policy.med) a.med = policy.med;
-  for (uint32_t c : policy.communities) {
-    if (!has(a.communities, c)) a.communities.push_back(c);
-  }
-  for (const auto& c : policy.large_communities) {
-    if (std::find(a.large_communities.begin(), a.large_communities.end(), c) == a.large_communities.end()) {
-      a.large_communities.push_back(c);
-    }
-  }
-  if (self) {
-    if (v6) {
-      if (!to.info.self_v6) return std::nullopt;
-      a.mp_reach = wire::MpReach{wire::kIpv6Unicast, *to.info.self_v6, std::nullopt, {}};
-    } else {
-      if (!to.info.self_v4) return std::nullopt;
-      a.next_hop = to.info.self_v4;
-    }
-  }
-  AttrId id = attrs_.intern(std::move(a));
-  to.exported.emplace(key, id);
-  return id;
-}
-
-void Rib::queue(Peer& to, PeerId to_id, const Prefix& prefix, const Dest* d) {
-  auto family = family_of(prefix);
-  if (std::find(to.info.families.begin(), to.info.families.end(), family) == to.info.families.end()) return;
-  std::optional<AttrId> want;
-  if (d && d->best != kNone) want = export_to(to, to_id, paths_[d->best]);
-  auto sent = to.sent.find(prefix);
-  bool same = sent == to.sent.end() ? !want : (want && *want == sent->second);
-  if (same) {
-    to.pending.erase(prefix);
-  } else {
-    to.pending[prefix] = want;
-  }
-}
-
-void Rib::queue_table(Peer& to, PeerId to_id, std::optional<Family> family) {
-  for_each([&](const Prefix& prefix, const Dest& d) {
-    if (!family || prefix.family() == *family) queue(to, to_id, prefix, &d);
-  });
-}
-
-void Rib::refresh(PeerId id, wire::AddressFamily family) {
-  Peer& p = peers_[id];
-  Family f = family.afi == wire::Afi::kIpv4 ? Family::kIpv4 : Family::kIpv6;
-  std::erase_if(p.sent, [&](const auto& kv) {
-    if (kv.first.family() != f) return false;
-    attrs_.release(kv.second);
-    return true;
-  });
-  queue_table(p, id, f);
-}
-
-// Forgets how routes were exported to `to`, before its table is queued again; what it
-// was sent keeps its references, so an unchanged set is found equal and not sent twice.
-// Pending entries stay: those of prefixes still in the table are queued over, the others
-// are withdrawals that must still go out.
-void Rib::reset_exports(Peer& to) {
-  for (const auto& [key, set] : to.exported) attrs_.release(set);
-  to.exported.clear();
-}
-
-void Rib::set_policies(PeerId id, bool rr_client, const ImportPolicy& import, const ExportPolicy& exports) {
-  Peer& p = peers_[id];
-  bool role_changed = p.info.rr_client != rr_client;
-  p.info.rr_client = rr_client;
-  p.info.import = import;
-  p.info.exports = exports;
-  std::vector<std::pair<Prefix, uint32_t>> refused;
-  for_each([&](const Prefix& prefix, const Dest& d) {
-    for (uint32_t i = d.head; i != kNone; i = paths_[i].next) {
-      if (paths_[i].peer == id && !accepted(p, prefix)) refused.emplace_back(prefix, paths_[i].path_id);
-    }
-  });
-  for (const auto& [prefix, path_id] : refused) remove(id, prefix, path_id);
-  for (PeerId other = 1; other < peers_.size(); ++other) {
-    Peer& o = peers_[other];
-    if (!o.active || (other != id && !role_changed)) continue;
-    reset_exports(o);
-    queue_table(o, other, std::nullopt);
-  }
-}
-
-std::vector<std::vector<uint8_t>> Rib::take_updates(PeerId id, uint64_t* prefixes) {
-  Peer& p = peers_[id];
-  std::vector<std::vector<uint8_t>> out;
-  uint64_t announced = 0;
-  for (auto family : p.info.families) {
-    std::vector<wire::Nlri> withdrawn;
-    std::unordered_map<AttrId, std::vector<wire::Nlri>> by_set;
-    for (const auto& [prefix, want] : p.pending) {
-      if (family_of(prefix) != family) continue;
-      if (want) attrs_.ref(*want);  // before the old one goes: they may be the same set
-      if (auto was = p.sent.find(prefix); was != p.sent.end()) {
-        attrs_.release(was->second);
-        p.sent.erase(was);
-      }
-      if (want) {
-        by_set[*want].push_back({prefix, 0});
-        p.sent.emplace(prefix, *want);
-      } else {
-        withdrawn.push_back({prefix, 0});
-      }
-    }
-    if (!withdrawn.empty()) wire::pack_withdrawals(withdrawn, family, p.info.encode, out);
-    for (const auto& [set, nlri] : by_set) {
-      wire::pack_announcements(attrs_.get(set), nlri, family, p.info.encode, out);
-      announced += nlri.size();
-    }
-  }
-  p.pending.clear();
-  if (p.end_of_rib_due) {
-    for (auto family : p.info.families) out.push_back(wire::encode_message(wire::end_of_rib_marker(family), p.info.encode));
-    p.end_of_rib_due = false;
-  }
-  if (prefixes) *prefixes = announced;
-  return out;
 }
 
 // --- views ------------------------------------------------------------------------------

@@ -400,11 +400,12 @@ bool Session::request_refresh() {
   return true;
 }
 
-bool Session::send_updates(std::vector<std::vector<uint8_t>> messages, uint64_t prefixes) {
+bool Session::send_updates(std::vector<std::vector<uint8_t>> buffers, uint64_t messages, uint64_t prefixes) {
   if (!established() || !conn_) return false;
-  status_.updates_out += messages.size();
+  status_.updates_out += messages;
   status_.prefixes_out += prefixes;
-  for (auto& m : messages) send(std::move(m));
+  // The counters count BGP messages, not the buffers that carry them.
+  for (size_t i = 0; i < buffers.size(); ++i) send(std::move(buffers[i]), i == 0 ? messages : 0);
   return true;
 }
 
@@ -472,9 +473,9 @@ void Session::drop_rival(const std::optional<fsm::Notification>& why) {
   close_connection(io_, std::move(c));
 }
 
-void Session::send(std::vector<uint8_t> bytes) {
+void Session::send(std::vector<uint8_t> bytes, uint64_t messages) {
   if (!conn_) return;
-  ++status_.messages_out;
+  status_.messages_out += messages;
   conn_->out_bytes += bytes.size();
   status_.write_queue_bytes = conn_->out_bytes;
   conn_->out.push_back(std::move(bytes));

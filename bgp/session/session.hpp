@@ -101,10 +101,10 @@ class Session {
 
   // How to encode what we send this peer (valid while Established).
   const wire::Context& encode_context() const { return encode_ctx_; }
-  // Queues encoded UPDATEs (or ROUTE-REFRESH) while Established; `prefixes` counts the
-  // NLRI they announce. False when the session is not Established (nothing is queued).
+  // Queues encoded UPDATEs (or ROUTE-REFRESH) while Established, back to back in
+  // `buffers`; `messages` counts them and `prefixes` the NLRI they announce. False when the session is not Established (nothing is queued).
   // True with writable() false asks the caller to wait for on_drained.
-  bool send_updates(std::vector<std::vector<uint8_t>> messages, uint64_t prefixes);
+  bool send_updates(std::vector<std::vector<uint8_t>> buffers, uint64_t messages, uint64_t prefixes);
   bool writable() const { return status_.write_queue_bytes < kHighWater; }
   // Asks the peer to send its routes again (RFC 2918), for every negotiated family; false
   // when it did not offer route refresh (the operator then resets the session).
@@ -120,7 +120,8 @@ class Session {
   void read(const std::shared_ptr<Connection>& c);
   void process(const std::shared_ptr<Connection>& c);  // frames and handles what was read
   void on_message(std::span<const uint8_t> message);
-  void send(std::vector<uint8_t> bytes);
+  // `messages`: how many BGP messages `bytes` holds (several, back to back, from send_updates).
+  void send(std::vector<uint8_t> bytes, uint64_t messages = 1);
   void write_next(const std::shared_ptr<Connection>& c);
   void send_now(Connection& c, const std::vector<uint8_t>& bytes);  // a NOTIFICATION just before closing
   asio::steady_timer& timer(fsm::Timer t) { return timers_[static_cast<size_t>(t)]; }

@@ -342,10 +342,12 @@ void Node::flush() {
       }
       continue;
     }
-    uint64_t prefixes = 0;
-    auto updates = rib_.take_updates(it->second, &prefixes);
+    uint64_t prefixes = 0, messages = 0;
+    // Back to back in 64 KiB buffers: the session writes a buffer at a time, and one
+    // write per UPDATE was most of a reflector's time.
+    auto updates = rib_.take_buffers(it->second, 64 << 10, &prefixes, &messages);
     if (updates.empty()) continue;
-    s->send_updates(std::move(updates), prefixes);
+    s->send_updates(std::move(updates), messages, prefixes);
     pace.last = now;
   }
 }
