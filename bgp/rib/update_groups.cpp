@@ -338,7 +338,10 @@ void Rib::build(Group& g) {
   Parts parts;
   Batch b;
   b.touched.reserve(g.pending.size());
-  for (const auto& [prefix, want] : g.pending) {
+  for (const auto& entry : g.pending) {
+    // Named, not structured bindings: the lambda below captures them (clang 14 cannot).
+    const Prefix& prefix = entry.first;
+    const auto& want = entry.second;
     uint32_t f = family_index(g, prefix);
     b.touched.push_back(prefix);
     auto it = g.sent.find(prefix);

@@ -608,12 +608,13 @@ Result<Config> load_config(const std::string& path) {
   }
   if (const auto& routing = root["routing"]) {
     if (auto st = r.keys(routing, "routing", {"install", "table", "protocol", "blackhole_blocks", "reconcile_interval",
-                                              "startup_grace", "metric"});
+                                              "startup_grace", "metric", "nexthop_objects"});
         !st) {
       return st.error();
     }
     for (auto [key, field] : {std::pair{"install", &c.routing.install},
-                              std::pair{"blackhole_blocks", &c.routing.blackhole_blocks}}) {
+                              std::pair{"blackhole_blocks", &c.routing.blackhole_blocks},
+                              std::pair{"nexthop_objects", &c.routing.nexthop_objects}}) {
       if (!routing[key]) continue;
       auto v = r.boolean(routing[key], std::string("routing.") + key);
       if (!v) return v.error();

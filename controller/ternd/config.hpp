@@ -50,6 +50,7 @@ struct Config {
     // (metric 0) or anyone else's. (BIRD uses 32 for the same reason.)
     uint32_t metric = 32;
     bool blackhole_blocks = true;  // the node's blocks: what no Pod uses goes nowhere
+    bool nexthop_objects = true;   // kernel nexthop objects (shared by routes); false: inline next hops
     uint32_t reconcile_interval = 60;  // seconds between level-triggered reconciles
     // After a start, the kernel is reconciled (what the last run left and nobody wants
     // goes) once every configured peer has sent its End-of-RIB, or after this many seconds.

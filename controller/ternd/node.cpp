@@ -46,7 +46,8 @@ Node::Node(asio::io_context& io, Config config, BestChangeHandler on_best_change
 
 Status Node::start() {
   if (config_.routing.install) {
-    auto fib = routing::Fib::open({config_.routing.table, config_.routing.protocol, config_.routing.metric});
+    auto fib = routing::Fib::open({config_.routing.table, config_.routing.protocol, config_.routing.metric,
+                                   config_.routing.nexthop_objects});
     if (!fib) return fib.error().wrap("routing");
     fib_.emplace(std::move(fib.value()));
     auto fd = fib_->watch();
