@@ -3,6 +3,7 @@
 // the spec's error object on stdout with exit status 1.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -14,5 +15,9 @@ namespace tern::cni {
 // as it knows it, so an error object is written in that version.
 using Handler = std::function<void(const Environment& env, const std::string& stdin_text, std::string* version)>;
 int run_plugin(const Handler& handle);
+
+// FNV-1a: a stable short name for an attachment (host veth names, spool files), the same
+// in every plugin run and every tern version.
+uint64_t stable_hash(const std::string& text);
 
 }  // namespace tern::cni

@@ -121,10 +121,8 @@ void spool_release(const IpamConf& conf, const Environment& env) {
   if (::mkdir(conf.spool_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     throw Failure(Code::kIo, "ternd is down and the spool " + conf.spool_dir + " cannot be made: " + std::strerror(errno));
   }
-  uint64_t h = 1469598103934665603ull;
-  for (char c : env.ifname) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
   char suffix[17];
-  std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(h));
+  std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(stable_hash(env.ifname)));
   std::string name = conf.spool_dir + "/" + env.container_id + "." + suffix;
   std::string tmp = name + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

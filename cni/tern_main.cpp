@@ -63,10 +63,7 @@ TernConf parse_conf(const std::string& text, Command command) {
 // The host end's name: stable for an attachment (a retried ADD and every DEL find it) and
 // within IFNAMSIZ. FNV-1a over "container/ifname", 44 bits as 11 hex digits.
 std::string host_ifname(const Environment& env) {
-  uint64_t h = 1469598103934665603ull;
-  for (char c : env.container_id + "/" + env.ifname) {
-    h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
-  }
+  uint64_t h = stable_hash(env.container_id + "/" + env.ifname);
   char name[16];
   std::snprintf(name, sizeof name, "tern%011llx", static_cast<unsigned long long>(h >> 20));
   return name;
