@@ -203,6 +203,13 @@ TEST_F(FrrRoutes, PolicyReloadAppliesWithoutASessionReset) {
 
   // A wider pool and a community on export, by SIGHUP.
   ternd_->reload(node + "pools: [198.18.0.0/15]\n" + peers + ", export: {communities: [\"65001:42\"]}}\n");
+  // ternd asks for FRR's routes again (ROUTE-REFRESH). FRR 8.4 postpones a refresh that
+  // comes before it has sent its End-of-RIB, which it sends only to peers that negotiated
+  // graceful restart (ternd does not yet), so it may never answer: soft-clearing from
+  // FRR's side stands in for that answer. (Found 2026-12-01; see that closing note.)
+  ASSERT_TRUE(wait_until([&] { return frr_->log().find("rcvd route-refresh (REQUEST)") != std::string::npos; }, 10s, 100ms))
+      << "ternd sent no ROUTE-REFRESH\n" << frr_->log();
+  frr_->vtysh({"clear bgp ipv4 unicast 198.18.0.1 soft out"});
   EXPECT_TRUE(wait_until([&] { return !ternd_->rib_paths("198.19.1.0/24").empty(); }, 10s, 250ms))
       << "ternd asked FRR for its routes again (route refresh)\n" << ternd_->log() << frr_->log();
   EXPECT_TRUE(wait_until([&] { return frr_route("198.18.100.0/24").value("community", nlohmann::json::object())
