@@ -32,7 +32,10 @@ wire::Open make_open(const LocalOffer& local) {
   auto& c = o.capabilities;
   c.multiprotocol = local.families;
   c.route_refresh = true;
-  c.enhanced_route_refresh = true;
+  // Not enhanced route refresh (RFC 7313): tern neither sends BoRR/EoRR around its answer
+  // nor sweeps stale routes at a peer's EoRR, so it must not offer it. (Offering it also
+  // made FRR 8.4 hold back its answer to tern's refresh until it had sent End-of-RIB.)
+  c.enhanced_route_refresh = false;
   c.four_octet_as = local.asn;
   c.extended_message = local.extended_message;
   c.add_path = local.add_path;
@@ -91,7 +94,7 @@ std::variant<Negotiated, wire::DecodeError> negotiate(const LocalOffer& local, c
   }
   n.four_octet_as = caps.four_octet_as.has_value();
   n.route_refresh = caps.route_refresh;
-  n.enhanced_route_refresh = caps.enhanced_route_refresh;
+  n.enhanced_route_refresh = false;  // not offered (make_open)
   n.extended_message = local.extended_message && caps.extended_message;
   for (auto f : n.families) {
     // RFC 7911 §4: we receive path identifiers where we can receive and the peer can send.

@@ -41,8 +41,20 @@ TEST(MakeOpen, FourOctetAsGoesInTheCapability) {
   EXPECT_EQ(o.capabilities.four_octet_as, 4200000001u);
   EXPECT_EQ(o.asn(), 4200000001u);
   EXPECT_TRUE(o.capabilities.route_refresh);
-  EXPECT_TRUE(o.capabilities.enhanced_route_refresh);
+  EXPECT_FALSE(o.capabilities.enhanced_route_refresh) << "tern sends no BoRR/EoRR (RFC 7313)";
   EXPECT_EQ(make_open(local()).my_as, 65001);
+}
+
+TEST(MakeOpen, GracefulRestartAsOfferedAndBackFromTheWire) {
+  LocalOffer l = local();
+  EXPECT_FALSE(make_open(l).capabilities.graceful_restart) << "not offered unless configured";
+  l.graceful_restart = wire::GracefulRestart{true, false, 120, {{kIpv4Unicast, true}}};
+  auto bytes = wire::encode_message(make_open(l), {});
+  auto decoded = wire::decode_message(bytes, {});
+  ASSERT_TRUE(decoded);
+  const auto* open = std::get_if<wire::Open>(&decoded.value().message);
+  ASSERT_NE(open, nullptr);
+  EXPECT_EQ(open->capabilities.graceful_restart, l.graceful_restart);
 }
 
 TEST(Negotiate, AgreesOnTheSmallerHoldTimeAndCommonFamilies) {
