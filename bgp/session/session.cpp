@@ -174,6 +174,7 @@ void Session::perform(const fsm::Action& a) {
         } else if constexpr (std::is_same_v<T, fsm::action::SendNotification>) {
           const auto& n = act.notification;
           status_.last_error = "sent " + wire::notification_to_string(n.code, n.subcode, n.data);
+          status_.notified = true;
           spdlog::warn("peer {}: {}", config_.name, status_.last_error);
           if (conn_) send_now(*conn_, wire::encode_message(wire::Notification{n.code, n.subcode, n.data}, {}));
         } else if constexpr (std::is_same_v<T, fsm::action::StartTimer>) {
@@ -194,6 +195,7 @@ void Session::perform(const fsm::Action& a) {
         } else if constexpr (std::is_same_v<T, fsm::action::SessionUp>) {
           ++status_.established_count;
           status_.last_error.clear();
+          status_.notified = false;
         } else if constexpr (std::is_same_v<T, fsm::action::SessionDown>) {
           status_.negotiated.reset();
         }
@@ -381,6 +383,7 @@ void Session::on_message(std::span<const uint8_t> message) {
     feed(fsm::Event::kUpdateMsg);
   } else if (auto* n = std::get_if<wire::Notification>(&d.message)) {
     status_.last_error = "received " + wire::notification_to_string(n->code, n->subcode, n->data);
+    status_.notified = true;
     spdlog::warn("peer {}: {}", config_.name, status_.last_error);
     bool version = n->code == static_cast<uint8_t>(wire::ErrorCode::kOpenMessage) &&
                    n->subcode == wire::open_error::kUnsupportedVersion;

@@ -59,6 +59,9 @@ struct SessionStatus {
   uint32_t established_count = 0;
   uint32_t collisions = 0;  // connection collisions resolved (RFC 4271 §6.8)
   std::string last_error;   // the last NOTIFICATION sent or received, or the socket error
+  // A NOTIFICATION went either way since the session came up: its end was deliberate,
+  // not the connection failing (what RFC 4724 graceful restart covers).
+  bool notified = false;
   std::optional<boost::asio::ip::tcp::endpoint> local, remote;  // of the current connection
   size_t write_queue_bytes = 0;
 };

@@ -222,6 +222,14 @@ Result<bgp::session::PeerConfig> read_peer(const Reader& r, const PeerNode& n, c
   p.offer.bgp_id = node.router_id.v4_host_order();
   p.offer.hold_time = static_cast<uint16_t>(*hold);
   p.offer.fqdn = wire::Fqdn{node.node_name, ""};
+  if (node.graceful_restart) {
+    // The families as offered; whether forwarding survived (R and F bits) is the
+    // running node's to say (Node::offer_graceful_restart).
+    wire::GracefulRestart gr;
+    gr.restart_time = node.graceful_restart;
+    for (auto f : p.offer.families) gr.families.push_back({f, false});
+    p.offer.graceful_restart = std::move(gr);
+  }
   auto delay_open = optional_number("delay_open", 0, 240, 0);
   if (!delay_open) return delay_open.error();
   p.timers.delay_open = std::chrono::seconds(*delay_open);
@@ -470,7 +478,7 @@ Result<Config> load_config(const std::string& path) {
   if (const auto& bgp = root["bgp"]) {
     if (auto st = r.keys(bgp, "bgp", {"listen_port", "listen_addresses", "hold_time", "connect_retry",
                                       "dynamic_neighbor_limit", "cluster_id", "max_paths", "multipath_relax",
-                                      "always_compare_med"});
+                                      "always_compare_med", "graceful_restart"});
         !st) {
       return st.error();
     }
@@ -515,6 +523,12 @@ Result<Config> load_config(const std::string& path) {
       if (!hold) return hold.error();
       if (*hold == 1 || *hold == 2) return r.error(bgp["hold_time"], "bgp.hold_time", "must be 0 or at least 3 (RFC 4271)");
       hold_time = static_cast<uint16_t>(*hold);
+    }
+    if (bgp["graceful_restart"]) {
+      // RFC 4724: the Restart Time is 12 bits.
+      auto time = r.number(bgp["graceful_restart"], "bgp.graceful_restart", 0, 4095);
+      if (!time) return time.error();
+      c.graceful_restart = static_cast<uint16_t>(*time);
     }
     if (bgp["connect_retry"]) {
       auto retry = r.number(bgp["connect_retry"], "bgp.connect_retry", 1, 3600);

@@ -33,6 +33,10 @@ struct Config {
   std::vector<Prefix> pools;   // the cluster's Pod pools: what peers may announce by default
   uint32_t cluster_id = 0;     // route reflection (RFC 4456); 0: the router ID
   bgp::rib::DecisionOptions decision{false, 4, true};
+  // Graceful restart (RFC 4724) as the restarting speaker: the seconds peers keep this
+  // node's routes after its sessions drop without a NOTIFICATION (ternd crashed or was
+  // killed; the kernel's routes, and so forwarding, live on). 0: not offered.
+  uint16_t graceful_restart = 120;
   std::vector<bgp::session::PeerConfig> peers;
   std::vector<PeerPolicy> peer_policies;   // by index of peers
   std::vector<PeerPolicy> range_policies;  // by index of dynamic_neighbors

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "bgp/wire/format.hpp"
+#include "routing/link/link.hpp"
 
 namespace tern::ternd {
 
@@ -21,7 +22,42 @@ std::vector<asio::ip::tcp::endpoint> listen_endpoints(const Config& c) {
   return out;
 }
 
+// Whether a previous run's routes are in the kernel: routes of tern's protocol in its
+// table (the FIB's, and the CNI's Pod routes). They outlive ternd but not a reboot, so
+// they say whether forwarding was preserved across this start.
+bool kernel_kept_routes(const Config::Routing& routing) {
+  if (!routing.install) return false;
+  auto sock = routing::link::NlSocket::open();
+  if (!sock) return false;
+  for (auto family : {Family::kIpv4, Family::kIpv6}) {
+    auto routes = routing::link::list_routes(*sock, family);
+    if (!routes) continue;
+    for (const auto& r : *routes) {
+      if (r.protocol == routing.protocol && r.table == routing.table) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
+
+// RFC 4724 §3: the Restart State bit says this speaker has restarted, the Forwarding
+// State bit per family that its forwarding survived; both hold when a previous run's
+// routes were still in the kernel at start. A session that drops without a NOTIFICATION
+// later (a crash, kill -9) leaves the peers holding this node's routes for the Restart
+// Time, while the kernel keeps forwarding; a NOTIFICATION (SIGTERM's Cease, a hold
+// timer expiring) withdraws them at once, as without graceful restart.
+void Node::offer_graceful_restart(std::vector<bgp::session::PeerConfig>& peers,
+                                  std::vector<bgp::session::DynamicRange>& ranges) const {
+  auto mark = [this](bgp::session::PeerConfig& p) {
+    auto& gr = p.offer.graceful_restart;
+    if (!gr) return;
+    gr->restarting = forwarding_preserved_;
+    for (auto& f : gr->families) f.forwarding_preserved = forwarding_preserved_;
+  };
+  for (auto& p : peers) mark(p);
+  for (auto& r : ranges) mark(r.peer);
+}
 
 Node::Node(asio::io_context& io, Config config, BestChangeHandler on_best_change)
     : io_(io),
@@ -34,7 +70,10 @@ Node::Node(asio::io_context& io, Config config, BestChangeHandler on_best_change
              if (on_best_change_) on_best_change_(c);
            }),
       reconcile_timer_(io),
-      repair_timer_(io) {
+      repair_timer_(io),
+      forwarding_preserved_(kernel_kept_routes(config_.routing)) {
+  offer_graceful_restart(config_.peers, config_.dynamic_neighbors);
+  if (forwarding_preserved_) spdlog::info("restarting: a previous run's routes are in the kernel");
   bgp::session::Session::Callbacks callbacks;
   callbacks.on_state = [this](auto& s, State from, State to) { on_state(s, from, to); };
   callbacks.on_update = [this](auto& s, const auto& u) { on_update(s, u); };
@@ -173,6 +212,7 @@ void Node::stop(const std::string& message) {
   reconcile_timer_.cancel();
   repair_timer_.cancel();
   if (fib_events_) fib_events_->cancel();
+  for (auto& [address, stale] : stale_) stale.timer->cancel();
   speaker_->stop(message);
 }
 
@@ -193,10 +233,21 @@ Status Node::reload(const Config& fresh) {
   config_.peer_policies = fresh.peer_policies;
   config_.required_peers = fresh.required_peers;
   config_.dynamic_neighbors = fresh.dynamic_neighbors;
+  offer_graceful_restart(config_.peers, config_.dynamic_neighbors);  // what the sessions offer already
   config_.range_policies = fresh.range_policies;
   config_.dynamic_neighbor_limit = fresh.dynamic_neighbor_limit;
   config_.pools = fresh.pools;
-  auto st = speaker_->reconfigure(fresh.peers, fresh.dynamic_neighbors, fresh.dynamic_neighbor_limit);
+  auto st = speaker_->reconfigure(config_.peers, config_.dynamic_neighbors, fresh.dynamic_neighbor_limit);
+  // A peer no longer configured is not coming back: its stale routes go now.
+  std::vector<IpAddress> gone;
+  for (const auto& entry : stale_) {
+    const IpAddress& address = entry.first;  // (clang 14 captures no structured binding)
+    bool known = std::any_of(config_.peers.begin(), config_.peers.end(), [&](const auto& p) { return p.address == address; }) ||
+                 std::any_of(config_.dynamic_neighbors.begin(), config_.dynamic_neighbors.end(),
+                             [&](const auto& r) { return r.range.contains(address); });
+    if (!known) gone.push_back(address);
+  }
+  for (const auto& address : gone) drop_stale(address, "the peer was removed from the configuration");
 
   // Sessions that stay up take their new policies without a reset; a changed import asks
   // the peer to send its routes again (route refresh), as the RIB keeps no pre-policy copy.
@@ -208,7 +259,12 @@ Status Node::reload(const Config& fresh) {
     if (now == old->second) continue;
     spdlog::info("peer {}: policy changed; applied without a session reset", s->config().name);
     rib_.set_policies(it->second, now.rr_client, now.import, now.exports);
-    if (!(now.import == old->second.import)) s->request_refresh();
+    if (!(now.import == old->second.import) && !s->request_refresh()) {
+      // Narrowing applies at once (the RIB re-filters what it holds); what a wider import
+      // accepts waits for routes this peer sends again.
+      spdlog::warn("peer {}: no route refresh capability: routes the new import policy accepts arrive with "
+                   "its next session", s->config().name);
+    }
   }
   return st;
 }
@@ -251,15 +307,78 @@ void Node::on_state(bgp::session::Session& s, State from, State to) {
     info.import = policy.import;
     info.exports = policy.exports;
     in_rib_[&s] = rib_.add_peer(std::move(info));
+    // We offered graceful restart, so we are the peer's helper (RFC 4724 §4.2).
+    if (s.config().offer.graceful_restart && n.peer_graceful_restart) {
+      peer_restart_[&s] = {*n.peer_graceful_restart, n.families};
+    }
+    peer_back(s);
     schedule_flush();
   } else if (from == State::kEstablished) {
     pacing_.erase(&s);
     if (auto it = in_rib_.find(&s); it != in_rib_.end()) {
-      rib_.remove_peer(it->second);
+      if (!keep_stale(s, it->second)) rib_.remove_peer(it->second);
       in_rib_.erase(it);
       schedule_flush();
     }
+    peer_restart_.erase(&s);
   }
+}
+
+// RFC 4724 §4.2, the helper: a peer that offered graceful restart for every family of
+// the session and whose connection failed (no NOTIFICATION either way) keeps its routes,
+// stale, for its Restart Time: its forwarding goes on while its BGP restarts. The stale
+// routes stay in the RIB under the old session's peer and go when the new session has
+// sent End-of-RIB for every family, when the Restart Time or the stale time runs out, or
+// at once when the new OPEN says forwarding was not kept.
+bool Node::keep_stale(const bgp::session::Session& s, bgp::rib::PeerId id) {
+  auto it = peer_restart_.find(&s);
+  if (it == peer_restart_.end() || s.status().notified || stopping_) return false;
+  const auto& [gr, families] = it->second;
+  if (gr.restart_time == 0 || families.empty()) return false;
+  for (auto f : families) {
+    auto listed = std::find_if(gr.families.begin(), gr.families.end(), [f](const auto& g) { return g.family == f; });
+    if (listed == gr.families.end()) return false;
+  }
+  const IpAddress& address = s.config().address;
+  drop_stale(address, "the session failed again before End-of-RIB");
+  auto& stale = stale_[address];
+  stale.peer = id;
+  stale.families = families;
+  stale.timer = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds(gr.restart_time));
+  stale.timer->async_wait([this, address](const boost::system::error_code& ec) {
+    if (!ec) drop_stale(address, "the Restart Time ran out");
+  });
+  spdlog::info("peer {}: graceful restart: its routes are kept, stale, for up to {} s", s.config().name,
+               gr.restart_time);
+  return true;
+}
+
+// The peer is back: its stale routes wait for End-of-RIB if it kept its forwarding state.
+void Node::peer_back(const bgp::session::Session& s) {
+  auto it = stale_.find(s.config().address);
+  if (it == stale_.end()) return;
+  auto restart = peer_restart_.find(&s);
+  for (auto f : it->second.families) {
+    bool kept = false;
+    if (restart != peer_restart_.end()) {
+      for (const auto& g : restart->second.first.families) kept |= g.family == f && g.forwarding_preserved;
+    }
+    if (!kept) return drop_stale(s.config().address, "it did not keep its forwarding state");
+  }
+  it->second.timer->expires_after(kStaleTime);
+  it->second.timer->async_wait([this, address = s.config().address](const boost::system::error_code& ec) {
+    if (!ec) drop_stale(address, "no End-of-RIB within the stale time");
+  });
+}
+
+void Node::drop_stale(const IpAddress& address, const char* why) {
+  auto it = stale_.find(address);
+  if (it == stale_.end()) return;
+  spdlog::info("peer {}: stale routes of the previous session removed: {}", address.to_string(), why);
+  it->second.timer->cancel();
+  rib_.remove_peer(it->second.peer);
+  stale_.erase(it);
+  schedule_flush();
 }
 
 void Node::on_update(bgp::session::Session& s, const bgp::wire::Decoded& decoded) {
@@ -272,6 +391,10 @@ void Node::on_update(bgp::session::Session& s, const bgp::wire::Decoded& decoded
   }
   if (applied.end_of_rib) {
     spdlog::info("peer {}: End-of-RIB", s.config().name);
+    if (auto stale = stale_.find(s.config().address); stale != stale_.end()) {
+      std::erase(stale->second.families, *bgp::wire::end_of_rib(update));
+      if (stale->second.families.empty()) drop_stale(s.config().address, "End-of-RIB");
+    }
     std::erase(awaiting_end_of_rib_, s.config().address);
     if (!reconciled_once_ && awaiting_end_of_rib_.empty()) {
       asio::post(io_, [this] {

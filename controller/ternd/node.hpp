@@ -44,6 +44,11 @@ class Node {
   void on_update(bgp::session::Session& s, const bgp::wire::Decoded& update);
   void on_route_refresh(bgp::session::Session& s, const bgp::wire::RouteRefresh& request);
   const PeerPolicy& policy_for(const bgp::session::PeerConfig& peer) const;
+  bool keep_stale(const bgp::session::Session& s, bgp::rib::PeerId id);
+  void peer_back(const bgp::session::Session& s);
+  void drop_stale(const IpAddress& address, const char* why);
+  void offer_graceful_restart(std::vector<bgp::session::PeerConfig>& peers,
+                              std::vector<bgp::session::DynamicRange>& ranges) const;
   // One flush per turn of the event loop, however many UPDATEs came in it.
   void schedule_flush();
   void flush();
@@ -79,6 +84,20 @@ class Node {
   FibCounters fib_counters_;
   uint64_t best_changes_ = 0;
   PeerPolicy default_policy_;
+  bool forwarding_preserved_ = false;  // a previous run's routes were in the kernel at start
+  // Graceful restart as the helper: each Established peer's capability and families, and
+  // the routes of failed sessions kept stale, by peer address, until their timer.
+  std::unordered_map<const bgp::session::Session*,
+                     std::pair<bgp::wire::GracefulRestart, std::vector<bgp::wire::AddressFamily>>>
+      peer_restart_;
+  struct Stale {
+    bgp::rib::PeerId peer{};
+    std::vector<bgp::wire::AddressFamily> families;  // End-of-RIB still due for these
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+  std::unordered_map<IpAddress, Stale> stale_;
+  // How long stale routes wait for End-of-RIB once the peer is back (FRR's and BIRD's default).
+  static constexpr std::chrono::seconds kStaleTime{360};
 };
 
 }  // namespace tern::ternd

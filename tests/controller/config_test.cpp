@@ -86,6 +86,35 @@ TEST(Config, TemplatesDynamicNeighboursAndAdminSocket) {
   std::filesystem::remove(path);
 }
 
+// Graceful restart is offered to every peer, for the families of its session, with the
+// Restart Time of the bgp section; the R and F bits are the running node's to set.
+TEST(Config, GracefulRestartOffer) {
+  auto path = write(kNode + "bgp: {graceful_restart: 90}\npeers:\n"
+                            "  - {address: 198.18.0.2, remote_as: 1, families: [ipv4-unicast, ipv6-unicast]}\n");
+  auto c = load_config(path);
+  ASSERT_TRUE(c) << c.error().message;
+  const auto& gr = c->peers[0].offer.graceful_restart;
+  ASSERT_TRUE(gr);
+  EXPECT_EQ(gr->restart_time, 90);
+  EXPECT_FALSE(gr->restarting);
+  ASSERT_EQ(gr->families.size(), 2u);
+  EXPECT_EQ(gr->families[1].family, bgp::wire::kIpv6Unicast);
+  EXPECT_FALSE(gr->families[0].forwarding_preserved);
+  std::filesystem::remove(path);
+
+  path = write(kNode + "bgp: {graceful_restart: 0}\npeers:\n  - {address: 198.18.0.2, remote_as: 1}\n");
+  c = load_config(path);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_FALSE(c->peers[0].offer.graceful_restart) << "0: not offered";
+  std::filesystem::remove(path);
+
+  path = write(kNode + "peers:\n  - {address: 198.18.0.2, remote_as: 1}\n");
+  c = load_config(path);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->peers[0].offer.graceful_restart.value_or(bgp::wire::GracefulRestart{}).restart_time, 120) << "default";
+  std::filesystem::remove(path);
+}
+
 TEST(Config, AsPlainAndAsDot) {
   EXPECT_EQ(*parse_asn("4200000000"), 4200000000u);
   EXPECT_EQ(*parse_asn("1.10"), 65546u);
@@ -123,6 +152,8 @@ INSTANTIATE_TEST_SUITE_P(
         Mistake{"RouterIdNotIpv4", "node:\n  name: n\n  router_id: 2001:db8::1\n  as: 1\n",
                 "3:14: node.router_id: must be a non-zero IPv4 address"},
         Mistake{"HoldTimeTwo", kNode + "bgp:\n  hold_time: 2\n", "6:14: bgp.hold_time: must be 0 or at least 3"},
+        Mistake{"RestartTimeOver12Bits", kNode + "bgp:\n  graceful_restart: 4096\n",
+                "6:21: bgp.graceful_restart: 4096 is out of range"},
         Mistake{"PortOutOfRange", kNode + "bgp:\n  listen_port: 70000\n", "6:16: bgp.listen_port: 70000 is out of range"},
         Mistake{"MissingRemoteAs", kNode + "peers:\n  - address: 198.18.0.2\n", "6:5: peers[0].remote_as: required"},
         Mistake{"DuplicatePeer",

@@ -187,6 +187,74 @@ TEST_F(FrrRoutes, KernelRoutesSurviveARestartOfTernd) {
       << "the wanted routes were never rewritten\n" << ternd_->log();
 }
 
+// RFC 4724 with FRR as the helper (its default): ternd killed, its routes stay at FRR,
+// marked stale, for the Restart Time; the new ternd says it restarted with forwarding
+// kept (R and F bits), sends its table and End-of-RIB, and FRR's stale mark goes without
+// the route ever leaving. FRR now sends its End-of-RIB too, and ternd reconciles at it.
+TEST_F(FrrRoutes, GracefulRestartKeepsTheNodesRoutesAtFrrThroughACrash) {
+  frr_ = std::make_unique<Frr>(*tor_,
+                               "frr defaults datacenter\n"
+                               "router bgp 65002\n bgp router-id 198.18.0.2\n no bgp ebgp-requires-policy\n"
+                               " no bgp network import-check\n"
+                               " neighbor 198.18.0.1 remote-as 65001\n neighbor 198.18.0.1 timers connect 1\n"
+                               " address-family ipv4 unicast\n  network 198.18.200.0/24\n exit-address-family\n");
+  const std::string yaml =
+      "node: {name: node-1, router_id: 198.18.0.1, as: 65001, blocks: [198.18.100.0/24]}\npools: [198.18.0.0/16]\n"
+      "bgp: {connect_retry: 1, graceful_restart: 60}\nrouting: {startup_grace: 60}\n"
+      "peers:\n  - {address: 198.18.0.2, remote_as: 65002}\n";
+  ternd_ = std::make_unique<Ternd>(*node_, yaml);
+  ASSERT_TRUE(wait_until([&] { return !kernel_route("198.18.200.0/24").empty(); }, 30s, 100ms)) << ternd_->log();
+  ASSERT_TRUE(wait_until([&] { return !frr_route("198.18.100.0/24").is_null(); }, 10s, 100ms));
+  EXPECT_NE(ternd_->log().find("End-of-RIB"), std::string::npos) << "FRR sends End-of-RIB to a GR speaker\n"
+                                                                  << ternd_->log();
+  EXPECT_FALSE(frr_route("198.18.100.0/24").value("stale", false));
+
+  ternd_->stop(SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return frr_route("198.18.100.0/24").value("stale", false); }, 10s, 100ms))
+      << "FRR keeps the route, stale, after the connection closed\n" << frr_route("198.18.100.0/24").dump(2);
+  const auto down = std::chrono::steady_clock::now();
+
+  ternd_->start();
+  EXPECT_TRUE(wait_until([&] {
+    auto r = frr_route("198.18.100.0/24");
+    return !r.is_null() && !r.value("stale", false);
+  }, 30s, 100ms)) << "the new session's End-of-RIB clears the stale mark\n" << frr_route("198.18.100.0/24").dump(2);
+  EXPECT_LT(std::chrono::steady_clock::now() - down, 50s) << "well before the Restart Time ran out";
+  auto log = ternd_->log();
+  EXPECT_NE(log.find("restarting: a previous run's routes are in the kernel"), std::string::npos) << log;
+  // The reconcile came at FRR's End-of-RIB, not after the 60 s grace.
+  auto count = [&](const std::string& what) {
+    auto text = ternd_->log();
+    int n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_TRUE(wait_until([&] { return count("kernel routes reconciled") == 2; }, 20s, 100ms)) << ternd_->log();
+  EXPECT_FALSE(ternd_->rib_paths("198.18.200.0/24").empty());
+  auto neighbor = frr_->show_json("show bgp neighbors 198.18.0.1 json").value("198.18.0.1", nlohmann::json::object());
+  EXPECT_EQ(neighbor.value("connectionsEstablished", -1), 2) << neighbor.dump(2);
+  const auto gr = neighbor.value("gracefulRestartInfo", nlohmann::json::object());
+  EXPECT_TRUE(gr.value("rBit", false)) << "restarted" << gr.dump(2);
+  EXPECT_TRUE(gr.value("ipv4Unicast", nlohmann::json::object()).value("fBit", false)) << "forwarding kept" << gr.dump(2);
+  EXPECT_EQ(gr.value("timers", nlohmann::json::object()).value("receivedRestartTimer", 0), 60) << gr.dump(2);
+}
+
+// The control: without graceful restart, the same crash takes the route from FRR at once.
+TEST_F(FrrRoutes, WithoutGracefulRestartACrashWithdrawsTheNodesRoutes) {
+  frr_ = std::make_unique<Frr>(*tor_,
+                               "frr defaults datacenter\n"
+                               "router bgp 65002\n bgp router-id 198.18.0.2\n no bgp ebgp-requires-policy\n"
+                               " neighbor 198.18.0.1 remote-as 65001\n neighbor 198.18.0.1 timers connect 1\n");
+  ternd_ = std::make_unique<Ternd>(*node_,
+                                   "node: {name: node-1, router_id: 198.18.0.1, as: 65001, blocks: [198.18.100.0/24]}\n"
+                                   "pools: [198.18.0.0/16]\nbgp: {graceful_restart: 0}\n"
+                                   "peers:\n  - {address: 198.18.0.2, remote_as: 65002}\n");
+  ASSERT_TRUE(wait_until([&] { return !frr_route("198.18.100.0/24").is_null(); }, 30s, 100ms)) << ternd_->log();
+  ternd_->stop(SIGKILL);
+  EXPECT_TRUE(wait_until([&] { return frr_route("198.18.100.0/24").is_null(); }, 10s, 100ms))
+      << frr_route("198.18.100.0/24").dump(2);
+}
+
 TEST_F(FrrRoutes, PolicyReloadAppliesWithoutASessionReset) {
   frr_ = std::make_unique<Frr>(*tor_,
                                "frr defaults datacenter\n"
@@ -203,13 +271,7 @@ TEST_F(FrrRoutes, PolicyReloadAppliesWithoutASessionReset) {
 
   // A wider pool and a community on export, by SIGHUP.
   ternd_->reload(node + "pools: [198.18.0.0/15]\n" + peers + ", export: {communities: [\"65001:42\"]}}\n");
-  // ternd asks for FRR's routes again (ROUTE-REFRESH). FRR 8.4 postpones a refresh that
-  // comes before it has sent its End-of-RIB, which it sends only to peers that negotiated
-  // graceful restart (ternd does not yet), so it may never answer: soft-clearing from
-  // FRR's side stands in for that answer. (Found 2026-12-01; see that closing note.)
-  ASSERT_TRUE(wait_until([&] { return frr_->log().find("rcvd route-refresh (REQUEST)") != std::string::npos; }, 10s, 100ms))
-      << "ternd sent no ROUTE-REFRESH\n" << frr_->log();
-  frr_->vtysh({"clear bgp ipv4 unicast 198.18.0.1 soft out"});
+  // ternd asks for FRR's routes again (ROUTE-REFRESH); the session stays up.
   EXPECT_TRUE(wait_until([&] { return !ternd_->rib_paths("198.19.1.0/24").empty(); }, 10s, 250ms))
       << "ternd asked FRR for its routes again (route refresh)\n" << ternd_->log() << frr_->log();
   EXPECT_TRUE(wait_until([&] { return frr_route("198.18.100.0/24").value("community", nlohmann::json::object())

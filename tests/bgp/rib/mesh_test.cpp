@@ -109,6 +109,51 @@ TEST_F(Lan, ThreeTerndNodesInAFullIbgpMesh) {
   }
 }
 
+// RFC 4724 between ternd nodes: node-2 is killed (its kernel keeps forwarding); node-1,
+// the helper, keeps node-2's block in its RIB and kernel, stale, until node-2 is back
+// and has sent End-of-RIB. The block never leaves node-1's kernel.
+TEST_F(Lan, GracefulRestartKeepsACrashedNodesBlockUntilItIsBack) {
+  const Netns& first = host("node1", "198.18.0.1");
+  const Netns& second = host("node2", "198.18.0.2");
+  Ternd& one = ternd(first, node_yaml(1, "  - {address: 198.18.0.2, remote_as: internal}\n"));
+  Ternd& two = ternd(second, node_yaml(2, "  - {address: 198.18.0.1, remote_as: internal}\n"));
+  expect_route(one, "198.18.102.0/24", "198.18.0.2");
+  auto in_kernel = [&] {
+    auto r = testing::run({"ip", "-n", first.name(), "-j", "route", "show", "198.18.102.0/24", "proto", "77"});
+    return r.out.find("198.18.102.0") != std::string::npos;
+  };
+  ASSERT_TRUE(wait_until(in_kernel, 10s, 100ms)) << one.log();
+
+  two.stop(SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return one.log().find("graceful restart: its routes are kept") != std::string::npos; },
+                         10s, 100ms)) << one.log();
+  bool gone = false;
+  wait_until([&] { return gone |= !in_kernel(); }, 2s, 100ms);  // two seconds down
+  EXPECT_FALSE(one.rib_paths("198.18.102.0/24").empty()) << "kept while node-2 is down";
+  two.start();
+  EXPECT_TRUE(wait_until([&] {
+    gone |= !in_kernel();
+    return one.log().find("stale routes of the previous session removed: End-of-RIB") != std::string::npos;
+  }, 30s, 100ms)) << one.log();
+  EXPECT_FALSE(gone) << "node-2's block left node-1's kernel during the restart\n" << one.log();
+  EXPECT_TRUE(in_kernel());
+  auto paths = one.rib_paths("198.18.102.0/24");
+  EXPECT_EQ(paths.size(), 1u) << "the new session's path only: the stale one went\n" << paths.dump(2);
+}
+
+// The control: node-2 offers no graceful restart, and its crash withdraws its block.
+TEST_F(Lan, WithoutGracefulRestartACrashedNodesBlockGoesAtOnce) {
+  const Netns& first = host("node1", "198.18.0.1");
+  const Netns& second = host("node2", "198.18.0.2");
+  Ternd& one = ternd(first, node_yaml(1, "  - {address: 198.18.0.2, remote_as: internal}\n"));
+  Ternd& two = ternd(second, "node: {name: node-2, router_id: 198.18.0.2, as: 65001, blocks: [198.18.102.0/24]}\n"
+                             "pools: [198.18.0.0/16]\nbgp: {connect_retry: 1, graceful_restart: 0}\n"
+                             "peers:\n  - {address: 198.18.0.1, remote_as: internal}\n");
+  expect_route(one, "198.18.102.0/24", "198.18.0.2");
+  two.stop(SIGKILL);
+  EXPECT_TRUE(wait_until([&] { return one.rib_paths("198.18.102.0/24").empty(); }, 10s, 100ms)) << one.log();
+}
+
 TEST_F(Lan, NodesInTheirOwnAsPeerWithAnFrrTopOfRack) {
   const Netns& tor_ns = host("tor", "198.18.0.10");
   frr(tor_ns,
