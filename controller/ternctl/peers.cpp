@@ -81,6 +81,10 @@ void print_peer_detail(const admin::Peer& p, std::ostream& out) {
                      p.updates_in(), p.updates_out());
   out << fmt::format("  Prefixes: {} received, {} sent\n", p.prefixes_in(), p.prefixes_out());
   if (p.write_queue_bytes()) out << fmt::format("  Write queue: {} bytes\n", p.write_queue_bytes());
+  if (p.stale_seconds_left()) {
+    out << fmt::format("  Graceful restart: the last session's routes kept, stale, {} more at most\n",
+                       format_duration(p.stale_seconds_left()));
+  }
   out << fmt::format("  Last error: {}\n", p.last_error().empty() ? "none" : p.last_error());
 }
 

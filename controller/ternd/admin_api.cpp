@@ -118,8 +118,9 @@ admin::RibReply rib_reply(const bgp::rib::Rib& rib, const admin::RibRequest& req
   return reply;
 }
 
-admin::PeersReply peers_reply(const Config& config, const bgp::session::Speaker& speaker,
-                              std::chrono::steady_clock::time_point now) {
+admin::PeersReply peers_reply(const Node& node, std::chrono::steady_clock::time_point now) {
+  const Config& config = node.config();
+  const bgp::session::Speaker& speaker = node.speaker();
   admin::PeersReply reply;
   reply.set_node_name(config.node_name);
   reply.set_local_as(config.asn);
@@ -155,6 +156,10 @@ admin::PeersReply peers_reply(const Config& config, const bgp::session::Speaker&
     }
     if (s.remote) p.set_remote_port(s.remote->port());
     p.set_write_queue_bytes(s.write_queue_bytes);
+    if (auto until = node.stale_until(c.address)) {
+      p.set_stale_seconds_left(
+          static_cast<uint64_t>(std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(*until - now).count())));
+    }
   }
   return reply;
 }

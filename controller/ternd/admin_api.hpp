@@ -14,8 +14,7 @@ namespace tern::ternd {
 
 admin::RibReply rib_reply(const bgp::rib::Rib& rib, const admin::RibRequest& request);
 
-admin::PeersReply peers_reply(const Config& config, const bgp::session::Speaker& speaker,
-                              std::chrono::steady_clock::time_point now);
+admin::PeersReply peers_reply(const Node& node, std::chrono::steady_clock::time_point now);
 
 // `ternctl routes`: the kernel routes the node wants, and how far they are in.
 admin::RoutesReply routes_reply(const Node& node, const admin::RoutesRequest& request);

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
         *response.mutable_status() = tern::ternd::status_reply(node, **ipam, now - started);
         break;
       case tern::admin::Request::kPeers:
-        *response.mutable_peers() = tern::ternd::peers_reply(node.config(), node.speaker(), now);
+        *response.mutable_peers() = tern::ternd::peers_reply(node, now);
         break;
       case tern::admin::Request::kRib:
         *response.mutable_rib() = tern::ternd::rib_reply(node.rib(), request.rib());

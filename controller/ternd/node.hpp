@@ -38,6 +38,12 @@ class Node {
   const FibCounters& fib_counters() const { return fib_counters_; }
   // The kernel routes the node wants (nullptr when routing.install is off).
   const routing::Fib* fib() const { return fib_ ? &*fib_ : nullptr; }
+  // Graceful restart: when the stale routes kept for this peer go at the latest, if any are.
+  std::optional<std::chrono::steady_clock::time_point> stale_until(const IpAddress& peer) const {
+    auto it = stale_.find(peer);
+    if (it == stale_.end()) return std::nullopt;
+    return it->second.timer->expiry();
+  }
 
  private:
   void on_state(bgp::session::Session& s, bgp::fsm::State from, bgp::fsm::State to);

@@ -130,6 +130,8 @@ TEST_F(Lan, GracefulRestartKeepsACrashedNodesBlockUntilItIsBack) {
   bool gone = false;
   wait_until([&] { return gone |= !in_kernel(); }, 2s, 100ms);  // two seconds down
   EXPECT_FALSE(one.rib_paths("198.18.102.0/24").empty()) << "kept while node-2 is down";
+  auto peer = one.peer("198.18.0.2");
+  EXPECT_GT(std::stoul(peer.value("stale_seconds_left", "0")), 100u) << "ternctl peers shows it\n" << peer.dump(2);
   two.start();
   EXPECT_TRUE(wait_until([&] {
     gone |= !in_kernel();
