@@ -20,7 +20,6 @@ namespace tern::routing {
 namespace {
 
 using netlink::address_from;
-using netlink::kSendChunk;
 using netlink::put_address;
 using netlink::put_attr;
 using netlink::put_u32;
@@ -334,57 +333,18 @@ void Fib::route_message(const Route& r, bool add, Requests& out, uint32_t nh_id)
 }
 
 std::vector<FibFailure> Fib::transact(Requests& requests) {
+  // Only the last request of a chunk asks for an acknowledgement: a success costs no
+  // message back, a failure is matched to its route by sequence number.
   std::vector<FibFailure> failures;
   const auto& at = requests.at;
-  std::vector<uint8_t> in(1 << 20);
-  // Requests go in chunks of many per sendmsg(). The kernel answers a failed request
-  // with an error whether or not an acknowledgement was asked, and processes a chunk
-  // before sendmsg() returns: so only the last request of a chunk asks for one, and its
-  // answer closes the chunk. A success costs no message back.
-  for (size_t from = 0; from < at.size();) {
-    uint32_t first = seq_;
-    size_t next = from;
-    while (next < at.size() && (next == from || at[next].offset - at[from].offset < kSendChunk)) {
-      reinterpret_cast<nlmsghdr*>(requests.bytes.data() + at[next].offset)->nlmsg_seq = seq_++;
-      ++next;
-    }
-    auto* last = reinterpret_cast<nlmsghdr*>(requests.bytes.data() + at[next - 1].offset);
-    last->nlmsg_flags |= NLM_F_ACK;
-    uint32_t last_seq = last->nlmsg_seq;
-    size_t end = next < at.size() ? at[next].offset : requests.bytes.size();
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    auto fail_rest = [&](int err, const char* what) {
-      for (size_t i = from; i < at.size(); ++i) failures.push_back({at[i].prefix, err, what});
-    };
-    if (sendto(fd_, requests.bytes.data() + at[from].offset, end - at[from].offset, 0,
-               reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
-      fail_rest(errno, "netlink send");
-      break;
-    }
-    bool closed = false;
-    while (!closed) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 10000) <= 0) {
-        fail_rest(ETIMEDOUT, "no answer from the kernel in 10 s");
-        return failures;
-      }
-      ssize_t n = recv(fd_, in.data(), in.size(), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        // ENOBUFS: answers were lost; the state is unknown until a reconcile.
-        fail_rest(errno, "netlink receive");
-        return failures;
-      }
-      for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n));
-           h = NLMSG_NEXT(h, n)) {
-        if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_seq < first || h->nlmsg_seq > last_seq) continue;
-        int err = -static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
-        if (err) failures.push_back({at[from + (h->nlmsg_seq - first)].prefix, err, std::strerror(err)});
-        closed |= h->nlmsg_seq == last_seq;
-      }
-    }
-    from = next;
+  auto stopped = netlink::transact(
+      fd_, seq_, requests.bytes, at.size(), [&](size_t i) { return at[i].offset; },
+      [&](size_t i, const nlmsghdr* h) {
+        if (h->nlmsg_type != NLMSG_ERROR) return;
+        if (int err = netlink::error_of(h)) failures.push_back({at[i].prefix, err, std::strerror(err)});
+      });
+  if (stopped) {
+    for (size_t i = stopped->at; i < at.size(); ++i) failures.push_back({at[i].prefix, stopped->error, stopped->what});
   }
   return failures;
 }
