@@ -489,19 +489,23 @@ size_t Fib::object_gone(uint32_t id) {
     }
   }
   size_t repairs = 0;
-  for (auto it = installed_.begin(); it != installed_.end();) {
-    if (it->second.nh_id == id) {  // gone with it
-      if (desired_.count(it->first)) dirty_.push_back(it->first), ++repairs;
-      it = installed_.erase(it);
-      continue;
-    }
-    if (shrunk.count(it->second.nh_id)) {  // still there, on fewer paths
-      it->second.fingerprint = 0;
-      dirty_.push_back(it->first);
+  routes_.each([&](uint32_t i, Entry& e) {
+    if (e.installed && e.nh_id == id) {  // gone with it
+      e.installed = false;
+      e.fingerprint = 0;
+      e.nh_id = 0;
+      --installed_;
+      if (!e.wanted) {
+        routes_.erase(i);
+      } else {
+        dirty_.push_back(e.route.prefix), ++repairs;
+      }
+    } else if (e.installed && shrunk.count(e.nh_id)) {  // still there, on fewer paths
+      e.fingerprint = 0;
+      dirty_.push_back(e.route.prefix);
       ++repairs;
     }
-    ++it;
-  }
+  });
   return repairs;
 }
 
