@@ -236,11 +236,11 @@ Fib::Events Fib::read_events() {
         // written, gets another look.
         for (const auto& [p, r] : recursive_) {
           forget(p);
-          dirty_.push_back(p);
+          mark(p);
           ++ev.resolve;
         }
         for (const auto& p : failed_) {
-          dirty_.push_back(p);
+          mark(p);
           ++ev.resolve;
         }
       }
@@ -254,7 +254,7 @@ Fib::Events Fib::read_events() {
         // go back. A route of ours changed in place is put right by the next reconcile.
         if (h->nlmsg_type == RTM_DELROUTE) {
           forget(prefix);
-          dirty_.push_back(prefix);
+          mark(prefix);
           ++ev.repairs;
         }
       } else if (h->nlmsg_type == RTM_NEWROUTE && wanted) {
@@ -270,7 +270,6 @@ Fib::Events Fib::read_events() {
 }
 
 void Fib::set(Route route) {
-  dirty_.push_back(route.prefix);
   auto [i, fresh] = routes_.add(route.prefix, [&] {
     Entry e;
     e.route = std::move(route);
@@ -279,6 +278,7 @@ void Fib::set(Route route) {
   Entry& e = routes_[i];
   if (!fresh) e.route = std::move(route);
   e.wanted = true;
+  dirty_.push_back(i);
 }
 
 void Fib::remove(const Prefix& prefix) {
@@ -289,7 +289,7 @@ void Fib::remove(const Prefix& prefix) {
   e.route = Route{};
   e.route.prefix = prefix;
   if (e.installed) {
-    dirty_.push_back(prefix);
+    dirty_.push_back(i);
     return;
   }
   // Never written (or failed): nothing to take out of the kernel.
@@ -388,7 +388,7 @@ std::vector<FibFailure> Fib::transact(Requests& requests) {
 FibStats Fib::commit(size_t limit) {
   FibStats stats;
   Requests requests;
-  std::vector<Prefix> todo;
+  std::vector<uint32_t> todo;
   if (dirty_.size() <= limit) {
     todo.swap(dirty_);
   } else {
@@ -430,10 +430,10 @@ FibStats Fib::commit(size_t limit) {
   // Groups every one of whose routes moves to the same new set: replaced in place.
   std::unordered_map<uint32_t, size_t> moving;           // old group -> need (SIZE_MAX: mixed)
   std::unordered_map<uint32_t, uint32_t> moving_count;
-  for (const auto& prefix : todo) {
-    uint32_t it = routes_.find(prefix);  // the one look-up: the requests keep the entry
-    if (it == Table::kNone) continue;
+  for (uint32_t it : todo) {
+    if (!routes_.live(it)) continue;
     Entry& e = routes_[it];
+    const Prefix& prefix = e.route.prefix;
     if (e.wanted) {
       uint64_t fp = fingerprint(e.route);
       if (e.installed && e.fingerprint == fp) continue;
@@ -543,7 +543,7 @@ FibStats Fib::commit(size_t limit) {
   for (const auto& f : unresolved) failed_.insert(f.prefix);
   stats.failures.insert(stats.failures.end(), unresolved.begin(), unresolved.end());
   std::erase_if(stats.failures, [](const FibFailure& f) { return f.error == ESRCH; });
-  routes_.compact();
+  if (dirty_.empty()) routes_.compact();
   collect(stats);
   return stats;
 }
@@ -751,11 +751,12 @@ Result<FibStats> Fib::reconcile() {
   FibStats stats;
   NhPlan plan;
   for (auto& [r, nh_id] : *kernel) {
-    Entry& e = routes_[routes_.add(r.prefix, [&] {
-                         Entry fresh;
-                         fresh.route.prefix = r.prefix;
-                         return fresh;
-                       }).first];
+    uint32_t i = routes_.add(r.prefix, [&] {
+                          Entry fresh;
+                          fresh.route.prefix = r.prefix;
+                          return fresh;
+                        }).first;
+    Entry& e = routes_[i];
     bool kept = false;
     if (e.wanted) {
       const Route& w = e.route;
@@ -774,11 +775,11 @@ Result<FibStats> Fib::reconcile() {
       ++stats.kept;
     } else {
       installed_as(e, 0, nh_id);  // matches nothing we want: written again
-      dirty_.push_back(r.prefix);
+      dirty_.push_back(i);
     }
   }
-  routes_.each([&](uint32_t, const Entry& e) {
-    if (e.wanted && !e.installed) dirty_.push_back(e.route.prefix);
+  routes_.each([&](uint32_t i, const Entry& e) {
+    if (e.wanted && !e.installed) dirty_.push_back(i);
   });
   auto applied = commit();
   stats.added = applied.added;

@@ -153,8 +153,8 @@ class Fib {
   // cannot be reached.
   std::optional<Route> resolve(const Route& r);
   // One entry a prefix: what is wanted and what the kernel has, as far as we know (a
-  // fingerprint of it: a delete needs no more than the prefix), so a commit looks each route
-  // up once. There is an entry while the route is wanted or installed.
+  // fingerprint of it: a delete needs no more than the prefix), so set() looks a route up
+  // once and commit() not at all. There is an entry while the route is wanted or installed.
   struct Entry {
     Route route;               // the desired route while `wanted`; its prefix always
     uint64_t fingerprint = 0;  // of the route installed (0: written again at the next commit)
@@ -254,7 +254,13 @@ class Fib {
   uint32_t seq_ = 1;
   Table routes_;
   size_t installed_ = 0;  // entries installed
-  std::vector<Prefix> dirty_;
+  // Entries to look at in the next commit, by number: the commit needs no look-up. A number
+  // may be of an entry gone since (skipped) or reused by another prefix (looked at for
+  // nothing); compact() waits until there are none.
+  std::vector<uint32_t> dirty_;
+  void mark(const Prefix& p) {
+    if (uint32_t i = routes_.find(p); i != Table::kNone) dirty_.push_back(i);
+  }
   std::unordered_map<Prefix, Route> recursive_;  // as written, for routes resolved through another
   std::unordered_set<Prefix> failed_;            // failed at their last attempt
   // What the monitor knows of each link, so only a link coming back up costs a reconcile.

@@ -498,11 +498,11 @@ size_t Fib::object_gone(uint32_t id) {
       if (!e.wanted) {
         routes_.erase(i);
       } else {
-        dirty_.push_back(e.route.prefix), ++repairs;
+        dirty_.push_back(i), ++repairs;
       }
     } else if (e.installed && shrunk.count(e.nh_id)) {  // still there, on fewer paths
       e.fingerprint = 0;
-      dirty_.push_back(e.route.prefix);
+      dirty_.push_back(i);
       ++repairs;
     }
   });

@@ -43,6 +43,7 @@ class PrefixTable {
   static constexpr uint32_t kNone = UINT32_MAX;
 
   size_t size() const { return live_; }
+  bool live(uint32_t i) const { return i < items_.size() && live_bits_[i]; }
   T& operator[](uint32_t i) { return items_[i]; }
   const T& operator[](uint32_t i) const { return items_[i]; }
 
