@@ -235,6 +235,7 @@ Fib::Events Fib::read_events() {
         // Another route changed: what was resolved through routes, or could not be
         // written, gets another look.
         for (const auto& [p, r] : recursive_) {
+          if (!desired(p)) continue;  // removed: its delete is pending as it is
           forget(p);
           mark(p);
           ++ev.resolve;
