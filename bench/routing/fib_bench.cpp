@@ -7,12 +7,14 @@
 //         asked per route (one at the end to know they were all taken)
 //   nhid  the same with one kernel nexthop object (RTA_NH_ID) instead of a gateway per
 //         route: whether nexthop objects move the limit
-// `ip -batch` is timed by the run script beside these. Run it in a throwaway namespace
-// whose eth0 reaches 198.18.0.2 (bench/routing/run does).
+// `ip -batch` is timed by the run script beside these. Besides the wall time, the CPU time
+// (user + system) of each phase: on a loaded machine the wall time is mostly waiting for a
+// core. Run it in a throwaway namespace whose eth0 reaches 198.18.0.2 (bench/routing/run does).
 #include <linux/netlink.h>
 #include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -33,6 +35,13 @@ using Clock = std::chrono::steady_clock;
 
 // Routes from 1.0.0.0 upwards, /24 each: RIB data in a namespace, never sent traffic.
 Prefix nth(uint32_t i) { return Prefix(IpAddress::v4(0x01000000u + (i << 8)), 24); }
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 
 long rss_kib() {
   std::ifstream in("/proc/self/status");
@@ -153,10 +162,13 @@ int main(int argc, char** argv) {
   auto n = static_cast<uint32_t>(std::stoul(argv[2]));
   long before = rss_kib();
   bool tern = mode == "tern" || mode == "tern-inline";
+  double cpu0 = cpu_seconds();
   double add = tern ? tern_fib(n, false, mode == "tern") : raw(n, false, mode == "nhid");
+  double cpu1 = cpu_seconds();
   long after = rss_kib();
   double del = tern ? tern_fib(n, true, mode == "tern") : raw(n, true, mode == "nhid");
+  double cpu2 = cpu_seconds();
   std::cout << mode << " " << n << " add " << add << " del " << del << " rss_bytes_per_route "
-            << (after - before) * 1024.0 / n << '\n';
+            << (after - before) * 1024.0 / n << " cpu_add " << cpu1 - cpu0 << " cpu_del " << cpu2 - cpu1 << '\n';
   return 0;
 }

@@ -187,10 +187,11 @@ admin::RoutesReply routes_reply(const Node& node, const admin::RoutesRequest& re
     if (p) only = *p;
   }
   std::vector<const routing::Route*> routes;
-  for (const auto& [prefix, route] : fib->desired()) {
-    if (!only || prefix == *only) routes.push_back(&route);
+  if (!only) {
+    routes = fib->desired();  // by prefix
+  } else if (const routing::Route* r = fib->desired(*only)) {
+    routes.push_back(r);
   }
-  std::sort(routes.begin(), routes.end(), [](auto* a, auto* b) { return a->prefix < b->prefix; });
   for (const auto* r : routes) {
     auto* out = reply.add_routes();
     out->set_prefix(r->prefix.to_string());

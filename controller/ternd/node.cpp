@@ -116,7 +116,7 @@ void Node::install(const bgp::rib::BestChange& c) {
       r.prefix = c.prefix;
       r.type = routing::RouteType::kBlackhole;
       r.metric = config_.routing.metric;
-      fib_->set(r);
+      fib_->set(std::move(r));
     }
   } else if (c.next_hops.empty()) {
     fib_->remove(c.prefix);
@@ -125,7 +125,7 @@ void Node::install(const bgp::rib::BestChange& c) {
     r.prefix = c.prefix;
     r.metric = config_.routing.metric;
     for (const auto& nh : c.next_hops) r.next_hops.push_back({nh});
-    fib_->set(r);
+    fib_->set(std::move(r));
   }
   if (commit_scheduled_) return;
   commit_scheduled_ = true;

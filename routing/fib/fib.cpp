@@ -20,7 +20,6 @@ namespace tern::routing {
 namespace {
 
 using netlink::address_from;
-using netlink::kSendChunk;
 using netlink::put_address;
 using netlink::put_attr;
 using netlink::put_u32;
@@ -103,8 +102,8 @@ Fib::Fib(Fib&& o) noexcept
       watch_fd_(std::exchange(o.watch_fd_, -1)),
       options_(o.options_),
       seq_(o.seq_),
-      desired_(std::move(o.desired_)),
-      installed_(std::move(o.installed_)),
+      routes_(std::move(o.routes_)),
+      installed_(std::exchange(o.installed_, 0)),
       dirty_(std::move(o.dirty_)),
       recursive_(std::move(o.recursive_)),
       failed_(std::move(o.failed_)),
@@ -122,8 +121,8 @@ Fib& Fib::operator=(Fib&& o) noexcept {
     watch_fd_ = std::exchange(o.watch_fd_, -1);
     options_ = o.options_;
     seq_ = o.seq_;
-    desired_ = std::move(o.desired_);
-    installed_ = std::move(o.installed_);
+    routes_ = std::move(o.routes_);
+    installed_ = std::exchange(o.installed_, 0);
     dirty_ = std::move(o.dirty_);
     recursive_ = std::move(o.recursive_);
     failed_ = std::move(o.failed_);
@@ -236,29 +235,30 @@ Fib::Events Fib::read_events() {
         // Another route changed: what was resolved through routes, or could not be
         // written, gets another look.
         for (const auto& [p, r] : recursive_) {
+          if (!desired(p)) continue;  // removed: its delete is pending as it is
           forget(p);
-          dirty_.push_back(p);
+          mark(p);
           ++ev.resolve;
         }
         for (const auto& p : failed_) {
-          dirty_.push_back(p);
+          mark(p);
           ++ev.resolve;
         }
       }
       if (table != options_.table) continue;
       IpAddress base = dst ? *dst : (m->rtm_family == AF_INET ? IpAddress::v4(0u) : *IpAddress::parse("::"));
       Prefix prefix(base, m->rtm_dst_len);
-      auto want = desired_.find(prefix);
+      bool wanted = desired(prefix) != nullptr;
       if (m->rtm_protocol == options_.protocol) {
-        if (want == desired_.end()) continue;
+        if (!wanted) continue;
         // Ours and wanted, and deleted by someone (or flushed with its link): queued to
         // go back. A route of ours changed in place is put right by the next reconcile.
         if (h->nlmsg_type == RTM_DELROUTE) {
           forget(prefix);
-          dirty_.push_back(prefix);
+          mark(prefix);
           ++ev.repairs;
         }
-      } else if (h->nlmsg_type == RTM_NEWROUTE && want != desired_.end()) {
+      } else if (h->nlmsg_type == RTM_NEWROUTE && wanted) {
         // Someone else's route for exactly one of our prefixes: the lower metric wins in
         // the kernel, so ours may not be the one forwarding. (More specific routes inside
         // ours are normal: a Pod's /32 inside the node's block.)
@@ -270,19 +270,53 @@ Fib::Events Fib::read_events() {
   return ev;
 }
 
-void Fib::set(const Route& route) {
-  desired_[route.prefix] = route;
-  dirty_.push_back(route.prefix);
+void Fib::set(Route route) {
+  auto [i, fresh] = routes_.add(route.prefix, [&] {
+    Entry e;
+    e.route = std::move(route);
+    return e;
+  });
+  Entry& e = routes_[i];
+  if (!fresh) e.route = std::move(route);
+  e.wanted = true;
+  dirty_.push_back(i);
 }
 
 void Fib::remove(const Prefix& prefix) {
-  if (desired_.erase(prefix)) dirty_.push_back(prefix);
+  uint32_t i = routes_.find(prefix);
+  if (i == Table::kNone || !routes_[i].wanted) return;
+  Entry& e = routes_[i];
+  e.wanted = false;
+  e.route = Route{};
+  e.route.prefix = prefix;
+  if (e.installed) {
+    dirty_.push_back(i);
+    return;
+  }
+  // Never written (or failed): nothing to take out of the kernel.
+  if (!failed_.empty()) failed_.erase(prefix);
+  if (!recursive_.empty()) recursive_.erase(prefix);
+  routes_.erase(i);
 }
 
-void Fib::route_message(const Route& r, bool add, Requests& out, uint32_t nh_id) {
+std::vector<const Route*> Fib::desired() const {
+  std::vector<const Route*> out;
+  routes_.each([&](uint32_t, const Entry& e) {
+    if (e.wanted) out.push_back(&e.route);
+  });
+  std::sort(out.begin(), out.end(), [](const Route* a, const Route* b) { return a->prefix < b->prefix; });
+  return out;
+}
+
+const Route* Fib::desired(const Prefix& prefix) const {
+  uint32_t i = routes_.find(prefix);
+  return i != Table::kNone && routes_[i].wanted ? &routes_[i].route : nullptr;
+}
+
+void Fib::route_message(const Route& r, bool add, Requests& out, uint32_t entry, uint32_t nh_id) {
   std::vector<uint8_t>& buf = out.bytes;
   size_t start = buf.size();
-  out.at.push_back({r.prefix, start, nh_id});
+  out.at.push_back({entry, nh_id, start});
   buf.resize(start + NLMSG_LENGTH(sizeof(rtmsg)));
   auto* h = reinterpret_cast<nlmsghdr*>(buf.data() + start);
   h->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
@@ -334,57 +368,20 @@ void Fib::route_message(const Route& r, bool add, Requests& out, uint32_t nh_id)
 }
 
 std::vector<FibFailure> Fib::transact(Requests& requests) {
+  // Only the last request of a chunk asks for an acknowledgement: a success costs no
+  // message back, a failure is matched to its route by sequence number.
   std::vector<FibFailure> failures;
   const auto& at = requests.at;
-  std::vector<uint8_t> in(1 << 20);
-  // Requests go in chunks of many per sendmsg(). The kernel answers a failed request
-  // with an error whether or not an acknowledgement was asked, and processes a chunk
-  // before sendmsg() returns: so only the last request of a chunk asks for one, and its
-  // answer closes the chunk. A success costs no message back.
-  for (size_t from = 0; from < at.size();) {
-    uint32_t first = seq_;
-    size_t next = from;
-    while (next < at.size() && (next == from || at[next].offset - at[from].offset < kSendChunk)) {
-      reinterpret_cast<nlmsghdr*>(requests.bytes.data() + at[next].offset)->nlmsg_seq = seq_++;
-      ++next;
+  auto stopped = netlink::transact(
+      fd_, seq_, requests.bytes, at.size(), [&](size_t i) { return at[i].offset; },
+      [&](size_t i, const nlmsghdr* h) {
+        if (h->nlmsg_type != NLMSG_ERROR) return;
+        if (int err = netlink::error_of(h)) failures.push_back({prefix_of(at[i]), err, std::strerror(err)});
+      });
+  if (stopped) {
+    for (size_t i = stopped->at; i < at.size(); ++i) {
+      failures.push_back({prefix_of(at[i]), stopped->error, stopped->what});
     }
-    auto* last = reinterpret_cast<nlmsghdr*>(requests.bytes.data() + at[next - 1].offset);
-    last->nlmsg_flags |= NLM_F_ACK;
-    uint32_t last_seq = last->nlmsg_seq;
-    size_t end = next < at.size() ? at[next].offset : requests.bytes.size();
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    auto fail_rest = [&](int err, const char* what) {
-      for (size_t i = from; i < at.size(); ++i) failures.push_back({at[i].prefix, err, what});
-    };
-    if (sendto(fd_, requests.bytes.data() + at[from].offset, end - at[from].offset, 0,
-               reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
-      fail_rest(errno, "netlink send");
-      break;
-    }
-    bool closed = false;
-    while (!closed) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 10000) <= 0) {
-        fail_rest(ETIMEDOUT, "no answer from the kernel in 10 s");
-        return failures;
-      }
-      ssize_t n = recv(fd_, in.data(), in.size(), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        // ENOBUFS: answers were lost; the state is unknown until a reconcile.
-        fail_rest(errno, "netlink receive");
-        return failures;
-      }
-      for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n));
-           h = NLMSG_NEXT(h, n)) {
-        if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_seq < first || h->nlmsg_seq > last_seq) continue;
-        int err = -static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
-        if (err) failures.push_back({at[from + (h->nlmsg_seq - first)].prefix, err, std::strerror(err)});
-        closed |= h->nlmsg_seq == last_seq;
-      }
-    }
-    from = next;
   }
   return failures;
 }
@@ -392,7 +389,7 @@ std::vector<FibFailure> Fib::transact(Requests& requests) {
 FibStats Fib::commit(size_t limit) {
   FibStats stats;
   Requests requests;
-  std::vector<Prefix> todo;
+  std::vector<uint32_t> todo;
   if (dirty_.size() <= limit) {
     todo.swap(dirty_);
   } else {
@@ -401,11 +398,12 @@ FibStats Fib::commit(size_t limit) {
   }
   if (!std::is_sorted(todo.begin(), todo.end())) std::sort(todo.begin(), todo.end());
   todo.erase(std::unique(todo.begin(), todo.end()), todo.end());
-  if (todo.size() > 1024) installed_.reserve(installed_.size() + todo.size());  // one rehash, not many
   if (recheck_) recheck(stats);
 
   std::vector<FibFailure> unresolved;
-  auto write_inline = [&](const Prefix& prefix, const Route& want, uint64_t fp) {
+  auto write_inline = [&](uint32_t e, uint64_t fp) {
+    const Route& want = routes_[e].route;
+    const Prefix& prefix = want.prefix;
     if (!recursive_.empty() && recursive_.count(prefix)) {  // resolved again: the way there may have changed
       auto r = resolve(want);
       if (!r) {
@@ -414,9 +412,9 @@ FibStats Fib::commit(size_t limit) {
         return;
       }
       recursive_[prefix] = *r;
-      route_message(*r, true, requests);
+      route_message(*r, true, requests, e);
     } else {
-      route_message(want, true, requests);
+      route_message(want, true, requests, e);
     }
     requests.at.back().fingerprint = fp;
   };
@@ -425,7 +423,7 @@ FibStats Fib::commit(size_t limit) {
   // worked out once per distinct set of next hops.
   NhPlan plan;
   struct Through {
-    const Route* route;
+    uint32_t entry;
     size_t need;
     uint64_t fingerprint;
   };
@@ -433,33 +431,34 @@ FibStats Fib::commit(size_t limit) {
   // Groups every one of whose routes moves to the same new set: replaced in place.
   std::unordered_map<uint32_t, size_t> moving;           // old group -> need (SIZE_MAX: mixed)
   std::unordered_map<uint32_t, uint32_t> moving_count;
-  for (const auto& prefix : todo) {
-    auto want = desired_.find(prefix);
-    auto have = installed_.find(prefix);
-    if (want != desired_.end()) {
-      uint64_t fp = fingerprint(want->second);
-      if (have != installed_.end() && have->second.fingerprint == fp) continue;
-      (have == installed_.end() ? stats.added : stats.replaced)++;
-      const Route& r = want->second;
+  for (uint32_t it : todo) {
+    if (!routes_.live(it)) continue;
+    Entry& e = routes_[it];
+    const Prefix& prefix = e.route.prefix;
+    if (e.wanted) {
+      uint64_t fp = fingerprint(e.route);
+      if (e.installed && e.fingerprint == fp) continue;
+      (e.installed ? stats.replaced : stats.added)++;
+      const Route& r = e.route;
       if (!nexthops_ || r.type != RouteType::kUnicast || r.next_hops.empty()) {
-        write_inline(prefix, r, fp);
+        write_inline(it, fp);
         continue;
       }
       size_t n = need(plan, r);
-      through.push_back({&r, n, fp});
-      if (have != installed_.end() && plan.needs[n].key.hops.size() > 1) {
-        if (auto o = objects_.find(have->second.nh_id); o != objects_.end() && o->second.group) {
+      through.push_back({it, n, fp});
+      if (e.installed && plan.needs[n].key.hops.size() > 1) {
+        if (auto o = objects_.find(e.nh_id); o != objects_.end() && o->second.group) {
           auto [m, fresh] = moving.try_emplace(o->first, n);
           if (!fresh && m->second != n) m->second = SIZE_MAX;
           ++moving_count[o->first];
         }
       }
-    } else if (have != installed_.end()) {
+    } else if (e.installed) {
       ++stats.removed;
       Route gone;
       gone.prefix = prefix;
-      route_message(gone, false, requests);
-      recursive_.erase(prefix);
+      route_message(gone, false, requests, it);
+      if (!recursive_.empty()) recursive_.erase(prefix);
     }
   }
   for (auto it = moving.begin(); it != moving.end();) {
@@ -470,15 +469,15 @@ FibStats Fib::commit(size_t limit) {
     it = whole ? std::next(it) : moving.erase(it);
   }
   if (!plan.needs.empty()) provide(plan, stats, moving);
-  for (const auto& [r, n, fp] : through) {
+  for (const auto& [e, n, fp] : through) {
     const NhNeed& nd = plan.needs[n];
     if (nd.inline_hops) {
-      write_inline(r->prefix, *r, fp);
+      write_inline(e, fp);
     } else if (nd.error) {
-      unresolved.push_back({r->prefix, nd.error, nd.message});
+      unresolved.push_back({routes_[e].route.prefix, nd.error, nd.message});
     } else {
-      if (!recursive_.empty()) recursive_.erase(r->prefix);
-      route_message(*r, true, requests, nd.id);
+      if (!recursive_.empty()) recursive_.erase(routes_[e].route.prefix);
+      route_message(routes_[e].route, true, requests, e, nd.id);
       requests.at.back().fingerprint = fp;
     }
   }
@@ -489,23 +488,24 @@ FibStats Fib::commit(size_t limit) {
   std::unordered_set<Prefix> through_object;
   if (!stats.failures.empty()) {
     for (const auto& at : requests.at) {
-      if (at.nh_id) through_object.insert(at.prefix);
+      if (at.nh_id) through_object.insert(prefix_of(at));
     }
   }
   Requests again;
   for (auto& f : stats.failures) {
-    auto want = desired_.find(f.prefix);
-    if ((f.error != ENETUNREACH && f.error != EINVAL) || want == desired_.end() || recursive_.count(f.prefix) ||
-        want->second.type != RouteType::kUnicast || through_object.count(f.prefix)) {
+    if (f.error != ENETUNREACH && f.error != EINVAL) continue;
+    uint32_t want = routes_.find(f.prefix);
+    if (want == Table::kNone || !routes_[want].wanted || recursive_.count(f.prefix) ||
+        routes_[want].route.type != RouteType::kUnicast || through_object.count(f.prefix)) {
       continue;
     }
-    auto r = resolve(want->second);
+    auto r = resolve(routes_[want].route);
     if (!r) {
       f.message = "no route to its next hop: pending until there is one";
       continue;
     }
     recursive_[f.prefix] = *r;
-    route_message(*r, true, again);
+    route_message(*r, true, again, want);
   }
   if (!again.at.empty()) {
     auto still = transact(again);
@@ -520,50 +520,62 @@ FibStats Fib::commit(size_t limit) {
 
   std::unordered_map<Prefix, const FibFailure*> failed;
   for (const auto& f : stats.failures) failed.emplace(f.prefix, &f);
+  // Each entry is in the requests once; forget() may erase it (its number stays unused
+  // until the next add).
   for (const auto& at : requests.at) {
-    auto f = failed.empty() ? failed.end() : failed.find(at.prefix);
+    auto f = failed.empty() ? failed.end() : failed.find(prefix_of(at));
     if (f != failed.end()) {
       // A delete of what is not there is done; anything else is tried again when it or
       // another route changes, or at the next reconcile (not at once: it would fail again).
       if (f->second->error == ESRCH) {
-        forget(at.prefix);
+        forget(at.entry);
       } else {
-        failed_.insert(at.prefix);
+        failed_.insert(prefix_of(at));
       }
       continue;
     }
-    if (!failed_.empty()) failed_.erase(at.prefix);
+    if (!failed_.empty()) failed_.erase(prefix_of(at));
     if (at.fingerprint) {
-      installed_as(at.prefix, at.fingerprint, at.nh_id);
+      installed_as(routes_[at.entry], at.fingerprint, at.nh_id);
     } else {
-      forget(at.prefix);
+      forget(at.entry);
     }
   }
   for (const auto& f : unresolved) failed_.insert(f.prefix);
   stats.failures.insert(stats.failures.end(), unresolved.begin(), unresolved.end());
   std::erase_if(stats.failures, [](const FibFailure& f) { return f.error == ESRCH; });
+  if (dirty_.empty()) routes_.compact();
   collect(stats);
   return stats;
 }
 
-void Fib::installed_as(const Prefix& p, uint64_t fp, uint32_t nh_id) {
-  auto [it, fresh] = installed_.try_emplace(p, Installed{fp, nh_id});
-  if (!fresh) {
-    if (it->second.nh_id != nh_id) {
-      ref(nh_id);
-      unref(it->second.nh_id);
-    }
-    it->second = {fp, nh_id};
-  } else {
+void Fib::installed_as(Entry& e, uint64_t fp, uint32_t nh_id) {
+  if (!e.installed) {
+    e.installed = true;
+    ++installed_;
     ref(nh_id);
+  } else if (e.nh_id != nh_id) {
+    ref(nh_id);
+    unref(e.nh_id);
   }
+  e.fingerprint = fp;
+  e.nh_id = nh_id;
+}
+
+void Fib::forget(uint32_t it) {
+  Entry& e = routes_[it];
+  if (e.installed) {
+    unref(e.nh_id);
+    e.installed = false;
+    e.fingerprint = 0;
+    e.nh_id = 0;
+    --installed_;
+  }
+  if (!e.wanted) routes_.erase(it);
 }
 
 void Fib::forget(const Prefix& p) {
-  if (auto it = installed_.find(p); it != installed_.end()) {
-    unref(it->second.nh_id);
-    installed_.erase(it);
-  }
+  if (uint32_t it = routes_.find(p); it != Table::kNone) forget(it);
 }
 
 std::optional<NextHop> Fib::lookup(const IpAddress& gateway) {
@@ -728,15 +740,27 @@ Result<FibStats> Fib::reconcile() {
   for (uint32_t id : pins) {
     if (auto o = objects_.find(id); o != objects_.end()) o->second.pinned = true;
   }
-  installed_.clear();
+  // Only what the dump says is installed (the objects' counts start again from it).
+  routes_.each([&](uint32_t i, Entry& e) {
+    e.installed = false;
+    e.fingerprint = 0;
+    e.nh_id = 0;
+    if (!e.wanted) routes_.erase(i);
+  });
+  installed_ = 0;
   dirty_.clear();
   FibStats stats;
   NhPlan plan;
   for (auto& [r, nh_id] : *kernel) {
-    auto want = desired_.find(r.prefix);
+    uint32_t i = routes_.add(r.prefix, [&] {
+                          Entry fresh;
+                          fresh.route.prefix = r.prefix;
+                          return fresh;
+                        }).first;
+    Entry& e = routes_[i];
     bool kept = false;
-    if (want != desired_.end()) {
-      const Route& w = want->second;
+    if (e.wanted) {
+      const Route& w = e.route;
       if (nexthops_ && w.type == RouteType::kUnicast && !w.next_hops.empty()) {
         // Through an object: the one we would name, and the rest of the route the same.
         uint32_t id = existing_id(plan, w);
@@ -748,16 +772,16 @@ Result<FibStats> Fib::reconcile() {
       }
     }
     if (kept) {
-      installed_as(r.prefix, fingerprint(want->second), nh_id);  // kept as it is: forwarding never blinks
+      installed_as(e, fingerprint(e.route), nh_id);  // kept as it is: forwarding never blinks
       ++stats.kept;
     } else {
-      installed_as(r.prefix, 0, nh_id);  // matches nothing we want: written again
-      dirty_.push_back(r.prefix);
+      installed_as(e, 0, nh_id);  // matches nothing we want: written again
+      dirty_.push_back(i);
     }
   }
-  for (const auto& [prefix, route] : desired_) {
-    if (!installed_.count(prefix)) dirty_.push_back(prefix);
-  }
+  routes_.each([&](uint32_t i, const Entry& e) {
+    if (e.wanted && !e.installed) dirty_.push_back(i);
+  });
   auto applied = commit();
   stats.added = applied.added;
   stats.replaced = applied.replaced;

@@ -37,6 +37,7 @@
 
 #include "common/ip.hpp"
 #include "common/result.hpp"
+#include "routing/fib/table.hpp"
 #include "routing/protocol.hpp"
 
 struct nlmsghdr;  // <linux/netlink.h>
@@ -94,7 +95,7 @@ class Fib {
   ~Fib();
 
   // The desired state; nothing reaches the kernel before commit().
-  void set(const Route& route);
+  void set(Route route);
   void remove(const Prefix& prefix);
 
   // Writes what changed since the last commit: replaces (so a multipath route changes
@@ -126,8 +127,11 @@ class Fib {
   // writes them (the caller rate-limits).
   Events read_events();
 
-  const std::unordered_map<Prefix, Route>& desired() const { return desired_; }
-  size_t installed() const { return installed_.size(); }
+  // The desired routes, by prefix; one of them (nullptr when it is not wanted). Valid until
+  // the next set(), remove(), commit() or reconcile().
+  std::vector<const Route*> desired() const;
+  const Route* desired(const Prefix& prefix) const;
+  size_t installed() const { return installed_; }
   // Whether next hops go in as kernel nexthop objects, and how many of ours there are.
   bool uses_nexthop_objects() const { return nexthops_; }
   size_t nexthop_objects() const { return objects_.size(); }
@@ -148,30 +152,33 @@ class Fib {
   // `r` with each gateway replaced by the way the kernel reaches it; nullopt when one
   // cannot be reached.
   std::optional<Route> resolve(const Route& r);
-  // Not noexcept on purpose: libstdc++ then keeps each node's hash code, so a look-up
-  // walks a bucket comparing codes instead of hashing every key it passes (user time of
-  // 100 k routes in and out: 0.33 s -> 0.19 s), and the node keeps its malloc size class.
-  struct PrefixHash {
-    size_t operator()(const Prefix& p) const { return std::hash<Prefix>()(p); }  // NOLINT
+  // One entry a prefix: what is wanted and what the kernel has, as far as we know (a
+  // fingerprint of it: a delete needs no more than the prefix), so set() looks a route up
+  // once and commit() not at all. There is an entry while the route is wanted or installed.
+  struct Entry {
+    Route route;               // the desired route while `wanted`; its prefix always
+    uint64_t fingerprint = 0;  // of the route installed (0: written again at the next commit)
+    uint32_t nh_id = 0;        // the nexthop object the installed route names, 0 for none
+    bool wanted = false;
+    bool installed = false;
+    const Prefix& key() const { return route.prefix; }
   };
-  struct Installed {
-    uint64_t fingerprint;
-    uint32_t nh_id;  // the nexthop object it names, 0 for none
-  };
+  using Table = PrefixTable<Entry>;
   // Requests, back to back in one buffer (no allocation per route).
   struct Requests {
     struct At {
-      Prefix prefix;
-      size_t offset;
+      uint32_t entry;            // in routes_: nothing is added to it between requests and answers
       uint32_t nh_id;            // the nexthop object the route names, 0 for none
+      size_t offset;
       uint64_t fingerprint = 0;  // of the desired route an add writes; 0 for a delete
     };
     std::vector<uint8_t> bytes;
     std::vector<At> at;
   };
+  const Prefix& prefix_of(const Requests::At& at) const { return routes_[at.entry].route.prefix; }
   // Sends the requests and collects every acknowledgement.
   std::vector<FibFailure> transact(Requests& requests);
-  void route_message(const Route& route, bool add, Requests& out, uint32_t nh_id = 0);
+  void route_message(const Route& route, bool add, Requests& out, uint32_t entry, uint32_t nh_id = 0);
 
   // Nexthop objects (nexthops.cpp).
   // An object's identity: the next hops as the routes ask for them (before resolution),
@@ -236,18 +243,24 @@ class Fib {
   Status sync_objects();
   // An object of ours deleted by someone: its routes (gone with it) queued again.
   size_t object_gone(uint32_t id);
-  void installed_as(const Prefix& p, uint64_t fingerprint, uint32_t nh_id);
+  void installed_as(Entry& e, uint64_t fingerprint, uint32_t nh_id);
+  // The kernel no longer has it; the entry goes unless the route is still wanted.
+  void forget(uint32_t entry);
   void forget(const Prefix& p);
 
   int fd_ = -1;
   int watch_fd_ = -1;
   FibOptions options_;
   uint32_t seq_ = 1;
-  std::unordered_map<Prefix, Route> desired_;
-  // What the kernel has, as far as we know: each route's fingerprint (a delete needs no
-  // more than the prefix, and a copy of every route would double the memory).
-  std::unordered_map<Prefix, Installed, PrefixHash> installed_;
-  std::vector<Prefix> dirty_;
+  Table routes_;
+  size_t installed_ = 0;  // entries installed
+  // Entries to look at in the next commit, by number: the commit needs no look-up. A number
+  // may be of an entry gone since (skipped) or reused by another prefix (looked at for
+  // nothing); compact() waits until there are none.
+  std::vector<uint32_t> dirty_;
+  void mark(const Prefix& p) {
+    if (uint32_t i = routes_.find(p); i != Table::kNone) dirty_.push_back(i);
+  }
   std::unordered_map<Prefix, Route> recursive_;  // as written, for routes resolved through another
   std::unordered_set<Prefix> failed_;            // failed at their last attempt
   // What the monitor knows of each link, so only a link coming back up costs a reconcile.

@@ -4,8 +4,13 @@
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <poll.h>
+#include <sys/socket.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -57,5 +62,66 @@ inline std::string extack_message(const nlmsghdr* h) {
   }
   return {};
 }
+
+// Where a batch stopped short: request `at` and those after it have no answer (the state of
+// those sent is unknown until a reconcile).
+struct Stopped {
+  size_t at = 0;
+  int error = 0;  // errno
+  const char* what = "";
+};
+
+// Sends `count` requests laid back to back in `bytes` (request i at `offset_of(i)`, in order),
+// many per sendmsg(), numbering them from `seq`, and hands each answer to request i to
+// `answer(i, h)`: errors, acknowledgements and echoes alike.
+//
+// The kernel answers a failed request with an error whether or not an acknowledgement was
+// asked, and processes a chunk before sendmsg() returns: so the last request of each chunk
+// asks for one, and its answer closes the chunk (the answers to the others came before it).
+// A request that asks no acknowledgement itself costs no message back when it succeeds.
+template <typename OffsetOf, typename Answer>
+std::optional<Stopped> transact(int fd, uint32_t& seq, std::vector<uint8_t>& bytes, size_t count, OffsetOf offset_of,
+                                Answer answer) {
+  if (count == 0) return std::nullopt;
+  constexpr size_t kReceive = 1 << 20;
+  auto in = std::make_unique_for_overwrite<uint8_t[]>(kReceive);
+  auto header = [&](size_t i) { return reinterpret_cast<nlmsghdr*>(bytes.data() + offset_of(i)); };
+  for (size_t from = 0; from < count;) {
+    uint32_t first = seq;
+    size_t next = from;
+    while (next < count && (next == from || offset_of(next) - offset_of(from) < kSendChunk)) {
+      header(next++)->nlmsg_seq = seq++;
+    }
+    nlmsghdr* last = header(next - 1);
+    last->nlmsg_flags |= NLM_F_ACK;
+    uint32_t last_seq = last->nlmsg_seq;
+    size_t end = next < count ? offset_of(next) : bytes.size();
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    if (sendto(fd, bytes.data() + offset_of(from), end - offset_of(from), 0, reinterpret_cast<sockaddr*>(&kernel),
+               sizeof kernel) < 0) {
+      return Stopped{from, errno, "netlink send"};
+    }
+    for (bool closed = false; !closed;) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 10000) <= 0) return Stopped{from, ETIMEDOUT, "no answer from the kernel in 10 s"};
+      ssize_t n = recv(fd, in.get(), kReceive, 0);
+      if (n < 0 && errno == EINTR) continue;
+      // ENOBUFS: answers were lost.
+      if (n < 0) return Stopped{from, errno, "netlink receive"};
+      for (auto* h = reinterpret_cast<const nlmsghdr*>(in.get()); NLMSG_OK(h, static_cast<uint32_t>(n));
+           h = NLMSG_NEXT(h, n)) {
+        if (h->nlmsg_seq < first || h->nlmsg_seq > last_seq) continue;  // a late answer to something else
+        answer(from + (h->nlmsg_seq - first), h);
+        closed |= h->nlmsg_type == NLMSG_ERROR && h->nlmsg_seq == last_seq;
+      }
+    }
+    from = next;
+  }
+  return std::nullopt;
+}
+
+// The errno of an error answer (0: an acknowledgement).
+inline int error_of(const nlmsghdr* h) { return -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error; }
 
 }  // namespace tern::routing::netlink

@@ -1,8 +1,6 @@
 // The FIB's kernel nexthop objects (RTM_NEWNEXTHOP, Linux 5.3+): made, shared, replaced
 // in place, reference-counted and deleted when unused. The design is in fib.hpp.
 #include <linux/nexthop.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,7 +15,6 @@ namespace tern::routing {
 
 namespace {
 
-using netlink::kSendChunk;
 using netlink::put_address;
 using netlink::put_attr;
 using netlink::put_u32;
@@ -153,59 +150,27 @@ void Fib::nh_message(uint32_t id, const NhObject& o, std::vector<uint8_t>& buf, 
 std::vector<Fib::NhAnswer> Fib::nh_exchange(std::vector<uint8_t>& bytes, const std::vector<size_t>& at) {
   // Few messages (one per distinct next hop), each acknowledged: a failure names its object.
   std::vector<NhAnswer> answers(at.size());
-  std::vector<uint8_t> in(1 << 16);
-  for (size_t from = 0; from < at.size();) {
-    uint32_t first = seq_;
-    size_t next = from;
-    while (next < at.size() && (next == from || at[next] - at[from] < kSendChunk)) {
-      reinterpret_cast<nlmsghdr*>(bytes.data() + at[next])->nlmsg_seq = seq_++;
-      ++next;
-    }
-    size_t end = next < at.size() ? at[next] : bytes.size();
-    auto fail_rest = [&](int err, const char* what) {
-      for (size_t i = from; i < at.size(); ++i) answers[i] = {err, 0, what};
-    };
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    if (sendto(fd_, bytes.data() + at[from], end - at[from], 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) <
-        0) {
-      fail_rest(errno, "netlink send");
-      return answers;
-    }
-    for (size_t acked = 0; acked < next - from;) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 10000) <= 0) {
-        fail_rest(ETIMEDOUT, "no answer from the kernel in 10 s");
-        return answers;
-      }
-      ssize_t n = recv(fd_, in.data(), in.size(), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        fail_rest(errno, "netlink receive");
-        return answers;
-      }
-      for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n));
-           h = NLMSG_NEXT(h, n)) {
-        if (h->nlmsg_seq < first || h->nlmsg_seq >= first + (next - from)) continue;
-        NhAnswer& a = answers[from + (h->nlmsg_seq - first)];
+  auto stopped = netlink::transact(
+      fd_, seq_, bytes, at.size(), [&](size_t i) { return at[i]; },
+      [&](size_t i, const nlmsghdr* h) {
+        NhAnswer& a = answers[i];
         if (h->nlmsg_type == NLMSG_ERROR) {
-          a.error = -static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
+          a.error = netlink::error_of(h);
           if (a.error) {
             a.message = std::string("nexthop object: ") + std::strerror(a.error);
             if (auto why = netlink::extack_message(h); !why.empty()) a.message += " (" + why + ")";
           }
-          ++acked;
         } else if (h->nlmsg_type == RTM_NEWNEXTHOP) {  // the echo of a new object
-          auto* m = static_cast<nhmsg*>(NLMSG_DATA(h));
+          auto* m = static_cast<const nhmsg*>(NLMSG_DATA(h));
           int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(nhmsg)));
-          auto* attr = reinterpret_cast<rtattr*>(reinterpret_cast<uint8_t*>(m) + NLMSG_ALIGN(sizeof(nhmsg)));
+          auto* attr = reinterpret_cast<const rtattr*>(reinterpret_cast<const uint8_t*>(m) + NLMSG_ALIGN(sizeof(nhmsg)));
           for (; RTA_OK(attr, len); attr = RTA_NEXT(attr, len)) {
             if (attr->rta_type == NHA_ID) a.id = netlink::u32_from(attr);
           }
         }
-      }
-    }
-    from = next;
+      });
+  if (stopped) {
+    for (size_t i = stopped->at; i < at.size(); ++i) answers[i] = {stopped->error, 0, stopped->what};
   }
   return answers;
 }
@@ -524,19 +489,23 @@ size_t Fib::object_gone(uint32_t id) {
     }
   }
   size_t repairs = 0;
-  for (auto it = installed_.begin(); it != installed_.end();) {
-    if (it->second.nh_id == id) {  // gone with it
-      if (desired_.count(it->first)) dirty_.push_back(it->first), ++repairs;
-      it = installed_.erase(it);
-      continue;
-    }
-    if (shrunk.count(it->second.nh_id)) {  // still there, on fewer paths
-      it->second.fingerprint = 0;
-      dirty_.push_back(it->first);
+  routes_.each([&](uint32_t i, Entry& e) {
+    if (e.installed && e.nh_id == id) {  // gone with it
+      e.installed = false;
+      e.fingerprint = 0;
+      e.nh_id = 0;
+      --installed_;
+      if (!e.wanted) {
+        routes_.erase(i);
+      } else {
+        dirty_.push_back(i), ++repairs;
+      }
+    } else if (e.installed && shrunk.count(e.nh_id)) {  // still there, on fewer paths
+      e.fingerprint = 0;
+      dirty_.push_back(i);
       ++repairs;
     }
-    ++it;
-  }
+  });
   return repairs;
 }
 

@@ -282,6 +282,30 @@ TEST_P(FibTest, RecursiveNextHopsResolveAndFollow) {
   EXPECT_EQ(again->added + again->replaced + again->removed, 0u);
 }
 
+// A route resolved through another is removed, and before the commit another route changes
+// (which re-resolves the recursive ones): the removal still reaches the kernel.
+TEST_P(FibTest, ARemovedRecursiveRouteGoesWhenAnotherRouteChangesFirst) {
+  node_->ip("route add 198.18.50.1/32 via 198.18.0.2 proto static");
+  Fib fib = open();
+  ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
+  fib.set(via("198.18.60.0/24", {"198.18.50.1"}));
+  fib.set(via("198.18.61.0/24", {"198.18.50.1"}));
+  auto stats = fib.commit();
+  ASSERT_TRUE(stats.failures.empty()) << stats.failures[0].message;
+  ASSERT_FALSE(route("198.18.60.0/24").empty()) << routes().dump(2);
+  fib.read_events();
+
+  fib.remove(pfx("198.18.60.0/24"));
+  node_->ip("route add 198.18.52.0/24 via 198.18.0.2 proto static");
+  Fib::Events ev;
+  ASSERT_TRUE(watch_until(fib, ev, [&] { return ev.resolve > 0; }));
+  stats = fib.commit();
+  EXPECT_TRUE(stats.failures.empty()) << stats.failures[0].message;
+  EXPECT_TRUE(route("198.18.60.0/24").empty()) << routes().dump(2);
+  EXPECT_EQ(route("198.18.61.0/24")["gateway"], "198.18.0.2") << routes().dump(2);
+  EXPECT_EQ(fib.installed(), 1u);
+}
+
 // A link made after the monitor started (a Pod's veth) had no routes through it to lose:
 // it coming up costs no reconcile. An existing link going down and up again does.
 TEST_P(FibTest, ANewLinkComingUpCostsNoReconcile) {
