@@ -1,12 +1,20 @@
 // K route-reflector clients in one process: each opens an iBGP session from its own
-// address to the reflector under test, announces one block of its own (a /28 in
-// 198.19.0.0/16), and counts the other clients' blocks it receives. Used by
-// bench/bgp/rr_run to time a reflector's fan-out.
+// address to the reflector under test, and once all K sessions are up each announces
+// one block of its own (a /28 in 198.19.0.0/16) and counts the other clients' blocks it
+// receives. Used by bench/bgp/rr_run to time a reflector's fan-out.
 //
-//   bgp_clients --rr ADDR --as N --clients K --first ADDR
+//   bgp_clients --rr ADDR --as N --clients K --first ADDR [--window W]
 //
-// Prints, in seconds from the start: when every session was up, and when every client
-// had every other client's block. One thread, poll() over the K sockets.
+// At most W clients are between connect() and the reflector's OPEN at any time. BIRD 2.0
+// listens with a backlog of 8 (sysdep/unix/io.c, listen(fd, 8)); a thousand SYNs at once
+// overflow its accept queue, the kernel drops them (TcpExtListenOverflows) or, when the
+// handshake's last ACK is the one dropped, answers the client's OPEN with a reset. The
+// blocks are held back until the last session is up so that pacing the handshakes moves
+// none of the reflector's fan-out work out of the measured interval.
+//
+// Prints, in seconds from the start: when every session was up (and the blocks were
+// announced), and when every client had every other client's block. One thread, poll()
+// over the K sockets.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -31,7 +39,7 @@ using namespace tern::bgp;
 using Clock = std::chrono::steady_clock;
 
 struct Client {
-  int fd = -1;
+  int fd = -1;  // -1: not started yet
   uint32_t address = 0;  // host order
   bool connected = false, open_seen = false, up = false;
   std::vector<uint8_t> in;
@@ -52,6 +60,20 @@ void send_all(int fd, const std::vector<uint8_t>& bytes) {
   }
 }
 
+// A non-blocking connect from the client's own address; the answer comes through poll().
+bool start_connect(Client& c, const sockaddr_in& target) {
+  c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  local.sin_addr.s_addr = htonl(c.address);
+  if (c.fd < 0 || bind(c.fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+    std::cerr << "bgp_clients: bind " << IpAddress::v4(c.address).to_string() << ": " << std::strerror(errno) << '\n';
+    return false;
+  }
+  connect(c.fd, reinterpret_cast<const sockaddr*>(&target), sizeof target);
+  return true;
+}
+
 Prefix block(size_t i) { return Prefix(IpAddress::v4(0xc6130000u + static_cast<uint32_t>(i) * 16), 28); }
 
 }  // namespace
@@ -62,11 +84,13 @@ int main(int argc, char** argv) {
   uint32_t asn = 65001;
   size_t k = 100;
   int timeout_s = 120;
+  size_t window = 8;
   app.add_option("--rr", rr)->required();
   app.add_option("--as", asn);
   app.add_option("--clients", k);
   app.add_option("--first", first)->required();
   app.add_option("--timeout", timeout_s);
+  app.add_option("--window", window, "handshakes in flight at most (0: all at once)");
   CLI11_PARSE(app, argc, argv);
   if (k > 4096) {
     std::cerr << "bgp_clients: at most 4096 clients (blocks are /28s in 198.19.0.0/16)\n";
@@ -78,22 +102,24 @@ int main(int argc, char** argv) {
   target.sin_port = htons(179);
   inet_pton(AF_INET, rr.c_str(), &target.sin_addr);
 
+  if (window == 0) window = k;
+
   auto start = Clock::now();
   std::vector<Client> clients(k);
   for (size_t i = 0; i < k; ++i) {
-    auto& c = clients[i];
-    c.address = base + static_cast<uint32_t>(i);
-    c.have.assign(k, false);
-    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    local.sin_addr.s_addr = htonl(c.address);
-    if (bind(c.fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
-      std::cerr << "bgp_clients: bind " << IpAddress::v4(c.address).to_string() << ": " << std::strerror(errno) << '\n';
-      return 1;
-    }
-    connect(c.fd, reinterpret_cast<sockaddr*>(&target), sizeof target);
+    clients[i].address = base + static_cast<uint32_t>(i);
+    clients[i].have.assign(k, false);
   }
+  // Handshakes in flight: connect() issued, the reflector's OPEN not yet seen (so not
+  // yet taken off its accept queue, as far as we know).
+  size_t started = 0, in_flight = 0;
+  auto start_more = [&] {
+    for (; in_flight < window && started < k; ++started, ++in_flight) {
+      if (!start_connect(clients[started], target)) return false;
+    }
+    return true;
+  };
+  if (!start_more()) return 1;
 
   auto keepalive = wire::encode_message(wire::Keepalive{}, {});
   size_t up = 0, converged = 0;
@@ -103,7 +129,8 @@ int main(int argc, char** argv) {
   while (all_converged < 0) {
     double now = std::chrono::duration<double>(Clock::now() - start).count();
     if (now > timeout_s) {
-      std::cerr << "bgp_clients: timed out: " << up << " up, " << converged << " converged\n";
+      std::cerr << "bgp_clients: timed out: " << started << " started, " << in_flight << " handshakes in flight, " << up
+                << " up, " << converged << " converged\n";
       break;
     }
     for (size_t i = 0; i < k; ++i) {
@@ -127,13 +154,8 @@ int main(int argc, char** argv) {
         getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err) {  // refused (the reflector not listening yet): try again
           close(c.fd);
-          c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-          sockaddr_in local{};
-          local.sin_family = AF_INET;
-          local.sin_addr.s_addr = htonl(c.address);
-          bind(c.fd, reinterpret_cast<sockaddr*>(&local), sizeof local);
           usleep(1000);
-          connect(c.fd, reinterpret_cast<sockaddr*>(&target), sizeof target);
+          if (!start_connect(c, target)) return 1;
           continue;
         }
         c.connected = true;
@@ -148,8 +170,11 @@ int main(int argc, char** argv) {
       ssize_t n = recv(c.fd, buf, sizeof buf, 0);
       if (n <= 0) {
         if (n == 0 || errno != EAGAIN) {
-          std::cerr << "bgp_clients: client " << i << ": connection closed by the reflector ("
-                    << (n == 0 ? "FIN" : std::strerror(errno)) << ") after " << up << " sessions were up\n";
+          std::cerr << "bgp_clients: client " << i << " (" << IpAddress::v4(c.address).to_string()
+                    << "): connection closed by the reflector (" << (n == 0 ? "FIN" : std::strerror(errno))
+                    << ") at " << std::chrono::duration<double>(Clock::now() - start).count() << " s, in state "
+                    << (c.up ? "Established" : c.open_seen ? "OpenConfirm" : "OpenSent") << ", after " << up
+                    << " sessions were up\n";
           return 1;
         }
         continue;
@@ -163,19 +188,25 @@ int main(int argc, char** argv) {
         auto d = wire::decode_message(frame.message, {});
         if (!d) continue;
         auto& m = d.value().message;
-        if (std::holds_alternative<wire::Open>(m)) {
+        if (std::holds_alternative<wire::Open>(m) && !c.open_seen) {
           c.open_seen = true;
           send_all(c.fd, keepalive);
+          --in_flight;
+          if (!start_more()) return 1;
         } else if (std::holds_alternative<wire::Keepalive>(m) && c.open_seen && !c.up) {
           c.up = true;
-          wire::Update u;
-          u.attributes.origin = wire::Origin::kIgp;
-          u.attributes.as_path = wire::AsPath{};
-          u.attributes.local_pref = 100;
-          u.attributes.next_hop = IpAddress::v4(c.address);
-          u.nlri.push_back({block(i), 0});
-          send_all(c.fd, wire::encode_message(u, {}));
-          if (++up == k) all_up = std::chrono::duration<double>(Clock::now() - start).count();
+          if (++up == k) {
+            all_up = std::chrono::duration<double>(Clock::now() - start).count();
+            for (size_t j = 0; j < k; ++j) {
+              wire::Update u;
+              u.attributes.origin = wire::Origin::kIgp;
+              u.attributes.as_path = wire::AsPath{};
+              u.attributes.local_pref = 100;
+              u.attributes.next_hop = IpAddress::v4(clients[j].address);
+              u.nlri.push_back({block(j), 0});
+              send_all(clients[j].fd, wire::encode_message(u, {}));
+            }
+          }
         } else if (auto* note = std::get_if<wire::Notification>(&m)) {
           std::cerr << "bgp_clients: client " << i << ": NOTIFICATION "
                     << static_cast<int>(note->code) << "/" << static_cast<int>(note->subcode) << '\n';
