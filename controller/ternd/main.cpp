@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   });
   // IPAM before the admin socket: tern-ipam's first request finds every allocation the
   // last run made (and the releases spooled meanwhile) in place.
-  auto ipam = tern::ternd::IpamService::open(*config);
+  auto ipam = tern::ternd::IpamService::open(*config, io.get_executor());
   if (!ipam) {
     spdlog::critical("ipam: {}", ipam.error().message);
     return 1;
@@ -72,11 +72,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto started = std::chrono::steady_clock::now();
-  tern::admin::AdminServer admin(io, config->admin_socket, [&](const tern::admin::Request& request) {
+  auto answer = [&](const tern::admin::Request& request) {
     tern::admin::Response response;
     auto now = std::chrono::steady_clock::now();
     switch (request.what_case()) {
-      case tern::admin::Request::kIpamAllocate: return (*ipam)->allocate(request.ipam_allocate());
       case tern::admin::Request::kIpamRelease: return (*ipam)->release(request.ipam_release());
       case tern::admin::Request::kIpamGc: return (*ipam)->gc(request.ipam_gc());
       case tern::admin::Request::kIpam:
@@ -103,7 +102,16 @@ int main(int argc, char** argv) {
         response.mutable_error()->set_message("this ternd does not know the request (a newer ternctl?)");
     }
     return response;
-  });
+  };
+  // An allocation is answered once its batch is durable; everything else at once.
+  tern::admin::AdminServer admin(io, config->admin_socket,
+                                 [&](const tern::admin::Request& request, tern::admin::AdminServer::Reply reply) {
+                                   if (request.has_ipam_allocate()) {
+                                     (*ipam)->allocate(request.ipam_allocate(), std::move(reply));
+                                   } else {
+                                     reply(answer(request));
+                                   }
+                                 });
   if (auto st = admin.start(); !st) {
     spdlog::critical("{}", st.error().message);
     return 1;
