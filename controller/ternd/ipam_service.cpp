@@ -106,8 +106,9 @@ Result<std::unique_ptr<IpamService>> IpamService::open(const Config& config, boo
 
 void IpamService::allocate(const admin::IpamAllocateRequest& request, Reply reply) {
   auto started = std::chrono::steady_clock::now();
-  apply_spool();  // a release spooled while ternd was down frees its address first
   auto staged = stage(request);
+  // A full block: a release spooled while ternd was down may free an address.
+  if (staged.outcome == Outcome::kExhausted && apply_spool()) staged = stage(request);
   if (staged.outcome != Outcome::kStaged) {
     latencies_[static_cast<size_t>(Request::kAllocate)].observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());

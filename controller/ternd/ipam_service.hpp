@@ -44,7 +44,8 @@ class IpamService {
   std::vector<ipam::BlockUsage> usage() const { return allocator_.usage(); }
   size_t allocations() const { return allocator_.allocations().size(); }
 
-  // Releases what tern-ipam spooled; returns how many.
+  // Releases what tern-ipam spooled; returns how many. Called at start, on a timer and
+  // when a block is full, not on every ADD: the spool fills only while ternd is down.
   size_t apply_spool();
 
   struct Counters {

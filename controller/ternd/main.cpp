@@ -116,6 +116,18 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", st.error().message);
     return 1;
   }
+  // The spool fills only while ternd is down, and was applied at open; once more now the
+  // socket listens (a DEL that found it closed a moment ago), then now and then, so an
+  // ADD never scans a directory.
+  asio::steady_timer spool_timer(io);
+  std::function<void()> apply_spool = [&] {
+    (*ipam)->apply_spool();
+    spool_timer.expires_after(std::chrono::seconds(10));
+    spool_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) apply_spool();
+    });
+  };
+  apply_spool();
   std::optional<tern::http::Server> http;
   if (!config->http_listen.empty()) {
     http.emplace(io, *tern::http::parse_endpoint(config->http_listen), [&](const std::string& path) {
@@ -169,6 +181,7 @@ int main(int argc, char** argv) {
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     spdlog::info("signal {}: shutting down", sig);
     hangup.cancel();
+    spool_timer.cancel();
     if (http) http->stop();
     node.stop("ternd shutting down");
     admin.stop();
