@@ -59,6 +59,12 @@ class Timed {
 
 }  // namespace
 
+void fill(admin::IpamBlock* out, const ipam::BlockUsage& usage) {
+  out->set_prefix(usage.block.to_string());
+  out->set_capacity(usage.capacity);
+  out->set_used(usage.used);
+}
+
 void IpamService::Latency::observe(double seconds) {
   for (size_t i = 0; i < kBounds.size(); ++i) {
     if (seconds <= kBounds[i]) ++buckets[i];
@@ -265,12 +271,7 @@ admin::Response IpamService::gc(const admin::IpamGcRequest& request) {
 
 admin::IpamReply IpamService::show() const {
   admin::IpamReply reply;
-  for (const auto& u : allocator_.usage()) {
-    auto* b = reply.add_blocks();
-    b->set_prefix(u.block.to_string());
-    b->set_capacity(u.capacity);
-    b->set_used(u.used);
-  }
+  for (const auto& u : allocator_.usage()) fill(reply.add_blocks(), u);
   for (const auto& a : allocator_.allocations()) fill(reply.add_allocations(), a);
   reply.set_journal(journal_.path());
   for (const auto& r : repairs_) reply.add_repairs(r);

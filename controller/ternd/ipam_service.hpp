@@ -26,6 +26,9 @@
 
 namespace tern::ternd {
 
+// A block's usage as the admin API shows it (`ternctl ipam` and STATUS alike).
+void fill(admin::IpamBlock* out, const ipam::BlockUsage& usage);
+
 class IpamService {
  public:
   // Creates the state directory, opens (and recovers) the journal, restores the

@@ -61,6 +61,7 @@ TEST_F(IpamServiceTest, AllocationsReadTogetherShareOneSyncAndWaitForIt) {
   EXPECT_EQ(addresses.size(), 3u);
   EXPECT_EQ(service->counters().syncs, 1u);
   EXPECT_EQ(service->counters().allocated, 3u);
+  EXPECT_EQ(service->show().blocks(0).used(), 3u);
 
   // Asked again once durable: answered at once, with no new record and no sync.
   replies.clear();
