@@ -25,7 +25,8 @@ Result<std::unique_ptr<LinkReaper>> LinkReaper::start() {
       }
       auto link = routing::link::get_link(socket, job.second);
       if (!link || link->ifindex != job.first) continue;  // gone already, or a new one by that name
-      if (auto st = routing::link::delete_link(socket, job.second); !st && st.error().code != Errc::kNotFound) {
+      // By index: the same Pod added again meanwhile has a new veth under this name.
+      if (auto st = routing::link::delete_link(socket, job.first); !st && st.error().code != Errc::kNotFound) {
         spdlog::warn("cni: deleting {}: {}", job.second, st.error().message);
         continue;
       }

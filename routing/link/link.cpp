@@ -171,6 +171,15 @@ Status delete_link(NlSocket& sock, const std::string& name) {
   return {};
 }
 
+Status delete_link(NlSocket& sock, int ifindex) {
+  LinkPtr link(rtnl_link_alloc());
+  if (!link) return make_error(Errc::kIo, "link alloc failed");
+  rtnl_link_set_ifindex(link.get(), ifindex);
+  int err = rtnl_link_delete(sock.get(), link.get());
+  if (err < 0) return nl_error("delete link " + std::to_string(ifindex), err);
+  return {};
+}
+
 Status set_link_up(NlSocket& sock, const std::string& name, bool up) {
   LinkPtr changes(rtnl_link_alloc());
   if (up) {
