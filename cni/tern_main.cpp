@@ -13,9 +13,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 
 #include "cni/delegate.hpp"
+#include "cni/ipam_client.hpp"
 #include "cni/plugin.hpp"
 #include "cni/spec.hpp"
 #include "proto/admin_client.hpp"
@@ -37,7 +39,9 @@ struct TernConf {
   uint32_t mtu = 0;  // 0: the MTU of the node's uplink (routed: no encapsulation overhead)
   std::string socket = admin::kDefaultSocketPath;
   uint8_t route_protocol = routing::kTernProtocol;
-  std::string ipam_type = "tern-ipam";
+  std::string ipam_type = ipam::kType;
+  // tern-ipam's configuration when ipam.type is tern-ipam: asked in-process, not run.
+  std::optional<ipam::Conf> own_ipam;
 };
 
 TernConf parse_conf(const std::string& text, Command command) {
@@ -48,7 +52,7 @@ TernConf parse_conf(const std::string& text, Command command) {
     if (*mtu && *mtu < 1280) throw Failure(Code::kInvalidConfig, "mtu: at least 1280 (IPv6's minimum), or 0 for the uplink's");
     conf.mtu = static_cast<uint32_t>(*mtu);
   }
-  if (auto socket = string_field(raw, "socket", "")) conf.socket = *socket;
+  auto socket = string_field(raw, "socket", "");
   if (auto protocol = uint_field(raw, "routeProtocol", "", 255)) conf.route_protocol = static_cast<uint8_t>(*protocol);
   if (raw.contains("ipMasq") && raw["ipMasq"] == true) {
     throw Failure(Code::kUnsupportedField, "ipMasq: tern routes Pod addresses and never masquerades them");
@@ -56,6 +60,13 @@ TernConf parse_conf(const std::string& text, Command command) {
   if (auto ipam = raw.find("ipam"); ipam != raw.end()) {
     if (!ipam->is_object()) throw Failure(Code::kInvalidConfig, "ipam: must be an object");
     if (auto type = string_field(*ipam, "type", "ipam.")) conf.ipam_type = *type;
+  }
+  if (conf.ipam_type == ipam::kType) conf.own_ipam = ipam::parse_conf(conf.net);
+  // One socket to configure: tern-ipam's, unless tern is given its own.
+  if (socket) {
+    conf.socket = *socket;
+  } else if (conf.own_ipam) {
+    conf.socket = conf.own_ipam->socket;
   }
   return conf;
 }
@@ -99,11 +110,12 @@ bool has_family(const PluginResult& r, Family f) {
   return false;
 }
 
-PluginResult wire(const TernConf& conf, const Environment& env, const PluginResult& ipam) {
+// `allocated` gives the IPAM's result: called once the veth is made, so an allocation
+// asked of ternd before wire() becomes durable while the kernel makes the veth.
+PluginResult wire(const TernConf& conf, const Environment& env, const std::function<PluginResult()>& allocated) {
   auto host_sock = must(link::NlSocket::open(), "netlink");
   auto pod_ns = open_netns(env.netns);
   std::string host_name = host_ifname(env);
-  bool v4 = has_family(ipam, Family::kIpv4), v6 = has_family(ipam, Family::kIpv6);
 
   uint32_t mtu = conf.mtu;
   if (!mtu) mtu = must(link::default_route_mtu(host_sock), "the uplink's MTU").value_or(1500);
@@ -119,6 +131,12 @@ PluginResult wire(const TernConf& conf, const Environment& env, const PluginResu
     }
     must(created, "creating the veth pair");
   }
+  must(link::set_link_up(host_sock, host_name, true), "setting " + host_name + " up");
+  auto host = must(link::get_link(host_sock, host_name), host_name);
+
+  PluginResult ipam = allocated();
+  if (ipam.ips.empty()) throw Failure(Code::kInvalidConfig, conf.ipam_type + " gave no address");
+  bool v4 = has_family(ipam, Family::kIpv4), v6 = has_family(ipam, Family::kIpv6);
 
   // The node: a router for its Pods. proxy_arp/proxy_ndp let the host end answer for the
   // gateway should a Pod lose its neighbour entry; no router advertisements are taken
@@ -134,8 +152,6 @@ PluginResult wire(const TernConf& conf, const Environment& env, const PluginResu
     ensure_sysctl(link::conf_path(Family::kIpv6, host_name, "accept_dad"), "0");
     ensure_sysctl(link::conf_path(Family::kIpv6, host_name, "proxy_ndp"), "1");
   }
-  must(link::set_link_up(host_sock, host_name, true), "setting " + host_name + " up");
-  auto host = must(link::get_link(host_sock, host_name), host_name);
   if (v6) must(link::add_proxy_neighbour(host_sock, host.ifindex, kGateway6), "proxy NDP for fe80::1");
 
   link::LinkInfo pod;
@@ -186,18 +202,42 @@ PluginResult wire(const TernConf& conf, const Environment& env, const PluginResu
   return out;
 }
 
+// The IPAM's DEL (and CHECK, STATUS, GC): tern-ipam in-process, any other plugin run.
+void ipam_command(const TernConf& conf, const Environment& env, const std::string& stdin_text, Command command) {
+  if (!conf.own_ipam) {
+    const char* names[] = {"ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"};
+    delegate(conf.ipam_type, env.path, names[static_cast<int>(command)], stdin_text);
+    return;
+  }
+  switch (command) {
+    case Command::kDel: ipam::del(*conf.own_ipam, env); break;
+    case Command::kCheck: ipam::check(*conf.own_ipam, env, *conf.net.prev_result); break;
+    case Command::kStatus: ipam::status(*conf.own_ipam); break;
+    case Command::kGc: ipam::gc(*conf.own_ipam, conf.net.valid_attachments); break;
+    default: throw Failure(Code::kInternal, "no such IPAM command");
+  }
+}
+
 void add(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
   try {
-    PluginResult ipam = parse_result(delegate(conf.ipam_type, env.path, "ADD", stdin_text));
-    if (ipam.ips.empty()) throw Failure(Code::kInvalidConfig, conf.ipam_type + " gave no address");
-    std::cout << to_json(wire(conf, env, ipam), conf.net.cni_version).dump() << '\n';
+    PluginResult out;
+    if (conf.own_ipam) {
+      // Asked first, answered once durable: ternd's fdatasync overlaps the veth's making.
+      auto pending = ipam::PendingAdd::start(*conf.own_ipam, env);
+      if (pending.failed()) pending.finish();  // ternd unreachable: fail before making anything
+      out = wire(conf, env, [&] { return pending.finish(); });
+    } else {
+      PluginResult ipam = parse_result(delegate(conf.ipam_type, env.path, "ADD", stdin_text));
+      out = wire(conf, env, [&] { return ipam; });
+    }
+    std::cout << to_json(out, conf.net.cni_version).dump() << '\n';
   } catch (const Failure&) {
     // Nothing half-made stays behind: the veth (with the Pod end) goes, and the address
     // goes back, even when the IPAM's own ADD failed (ternd may have died after making
-    // the allocation and before answering; tern-ipam then spools the release).
+    // the allocation and before answering; the release is then spooled).
     if (auto sock = link::NlSocket::open()) (void)link::delete_link(*sock, host_ifname(env));
     try {
-      delegate(conf.ipam_type, env.path, "DEL", stdin_text);
+      ipam_command(conf, env, stdin_text, Command::kDel);
     } catch (const Failure&) {
     }
     throw;
@@ -216,26 +256,51 @@ bool hand_to_ternd(const TernConf& conf, const std::string& name, unsigned ifind
   return response && response->has_delete_link();
 }
 
+// The Pod end's name once retired: "ternx" and the host end's hash less its first digit
+// (within IFNAMSIZ; it need only be unique in the Pod's namespace).
+std::string retired_ifname(const std::string& host_name) { return "ternx" + host_name.substr(5); }
+
+// Frees CNI_IFNAME in the Pod's namespace at once (down, then renamed), so an ADD that
+// follows this DEL into the same namespace finds the name free while ternd still tears
+// the pair down. False when the namespace or the interface is gone, or it is no veth.
+bool retire_pod_end(const Environment& env, const std::string& host_name) {
+  if (env.netns.empty()) return false;
+  auto pod_ns = link::NetnsFd::open(env.netns);
+  if (!pod_ns) return false;
+  auto guard = link::NetnsGuard::enter(*pod_ns);
+  if (!guard) return false;
+  auto sock = link::NlSocket::open();
+  if (!sock) return false;
+  auto pod = link::get_link(*sock, env.ifname);
+  if (!pod || pod->kind != "veth") return false;
+  if (pod->up && !link::set_link_up(*sock, env.ifname, false)) return false;
+  return bool(link::rename_link(*sock, env.ifname, retired_ifname(host_name)));
+}
+
 // Idempotent: a missing namespace, veth or allocation is success. The IPAM is always
 // asked, so the address is released by container ID alone (containerd's second DEL has
 // no namespace and no prevResult). The veth goes with ternd's help when it runs: the
 // kernel's teardown of a veth pair is most of a DEL's time otherwise. (if_nametoindex
-// looks the name up without the kernel's rtnl lock, which that teardown holds.)
+// looks the name up without the kernel's rtnl lock, which that teardown holds.) The Pod
+// end is retired first, so the Pod's interface name is free when DEL returns.
 void del(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
   std::string name = host_ifname(env);
   unsigned ifindex = ::if_nametoindex(name.c_str());
   Status deleted;
-  if (ifindex && !hand_to_ternd(conf, name, ifindex)) {
-    auto sock = must(link::NlSocket::open(), "netlink");
-    deleted = link::delete_link(sock, name);  // the Pod end and the host routes go with it
+  if (ifindex) {
+    retire_pod_end(env, name);
+    if (!hand_to_ternd(conf, name, ifindex)) {
+      auto sock = must(link::NlSocket::open(), "netlink");
+      deleted = link::delete_link(sock, name);  // the Pod end and the host routes go with it
+    }
   }
-  delegate(conf.ipam_type, env.path, "DEL", stdin_text);
+  ipam_command(conf, env, stdin_text, Command::kDel);
   if (!deleted && deleted.error().code != Errc::kNotFound) must(deleted, "deleting " + name);
 }
 
 void check(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
   const PluginResult& prev = *conf.net.prev_result;
-  delegate(conf.ipam_type, env.path, "CHECK", stdin_text);
+  ipam_command(conf, env, stdin_text, Command::kCheck);
   auto fail = [](const std::string& what) { throw Failure(Code::kInternal, what); };
   auto host_sock = must(link::NlSocket::open(), "netlink");
   std::string host_name = host_ifname(env);
@@ -298,13 +363,13 @@ void status(const TernConf& conf, const Environment& env, const std::string& std
   if (!response->status().ready()) {
     throw Failure(Code::kLimitedConnectivity, "the node's network is not ready", response->status().reason());
   }
-  delegate(conf.ipam_type, env.path, "STATUS", stdin_text);
+  ipam_command(conf, env, stdin_text, Command::kStatus);
 }
 
 // Releases the addresses of attachments the runtime no longer lists (the IPAM), and
 // removes host ends whose attachment is gone (a Pod whose DEL never came).
 void gc(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
-  delegate(conf.ipam_type, env.path, "GC", stdin_text);
+  ipam_command(conf, env, stdin_text, Command::kGc);
   auto sock = must(link::NlSocket::open(), "netlink");
   std::set<std::string> keep;
   for (const auto& [container, ifname] : conf.net.valid_attachments) keep.insert("tern/" + container + "/" + ifname);

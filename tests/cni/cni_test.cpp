@@ -381,6 +381,26 @@ TEST_F(CniTest, FiveHundredCyclesLeaveNothingBehind) {
   EXPECT_EQ(pod("pr").sh("ip -o addr show dev eth0 2>&1; ip -o link show type veth").out.find("inet "), std::string::npos);
 }
 
+// DEL frees CNI_IFNAME in the Pod's namespace before it returns (ternd tears the veth pair
+// down afterwards), so an ADD that follows into the same namespace finds the name free.
+TEST_F(CniTest, DelFreesThePodsInterfaceNameAtOnce) {
+  ASSERT_EQ(call("ADD", "pt", config()).exit_code, 0);
+  ASSERT_EQ(call("DEL", "pt", config()).exit_code, 0);
+  EXPECT_NE(pod("pt").sh("ip link show eth0 2>&1").exit_code, 0) << "eth0 still in the Pod's namespace after DEL";
+  auto again = cni(*node_, {"ADD", "ctr-pt2", pod("pt").path(), "eth0", ""}, config());
+  ASSERT_EQ(again.exit_code, 0) << again.raw;
+  ASSERT_EQ(cni(*node_, {"DEL", "ctr-pt2", pod("pt").path(), "eth0", ""}, config()).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] { return links().empty(); }, 10s)) << "ternd left " << links();
+}
+
+// With no socket of its own, tern uses tern-ipam's (one setting for both).
+TEST_F(CniTest, TernTakesTheIpamSocketWhenGivenNone) {
+  auto conf = config();
+  conf.erase("socket");
+  auto status = call("STATUS", "pw", conf);
+  EXPECT_EQ(status.exit_code, 0) << status.raw;
+}
+
 struct Storm {
   std::mutex mutex;
   std::map<std::string, std::string> got;  // container -> IPv4 address, for every ADD that succeeded
