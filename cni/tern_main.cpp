@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <map>
 
 #include "cni/delegate.hpp"
 #include "cni/ipam_client.hpp"
@@ -307,15 +308,21 @@ void check(const TernConf& conf, const Environment& env, const std::string& stdi
   auto host = link::get_link(host_sock, host_name);
   if (!host) fail("the host end " + host_name + " is missing");
   if (!host->up) fail("the host end " + host_name + " is down");
-  auto host_routes4 = must(link::list_routes(host_sock, Family::kIpv4), "routes");
-  auto host_routes6 = must(link::list_routes(host_sock, Family::kIpv6), "routes");
+  // Each family's routes dumped once, and only the families prevResult has.
+  std::map<Family, std::vector<link::RouteEntry>> host_routes, pod_routes;
+  auto routes_of = [](link::NlSocket& sock, std::map<Family, std::vector<link::RouteEntry>>& cache, Family f)
+      -> const std::vector<link::RouteEntry>& {
+    auto it = cache.find(f);
+    if (it == cache.end()) it = cache.emplace(f, must(link::list_routes(sock, f), "routes")).first;
+    return it->second;
+  };
   int pod_index = -1;
   for (size_t i = 0; i < prev.interfaces.size(); ++i) {
     if (prev.interfaces[i].name == env.ifname && !prev.interfaces[i].sandbox.empty()) pod_index = static_cast<int>(i);
   }
   if (pod_index < 0) fail("prevResult has no interface " + env.ifname + " in a sandbox");
   for (const auto& ip : prev.ips) {
-    const auto& routes = ip.address.is_v4() ? host_routes4 : host_routes6;
+    const auto& routes = routes_of(host_sock, host_routes, ip.address.family());
     Prefix p(ip.address, ip.address.max_prefix_length());
     bool routed = std::any_of(routes.begin(), routes.end(), [&](const link::RouteEntry& r) {
       return r.destination == p && r.ifindex == host->ifindex && r.protocol == conf.route_protocol;
@@ -342,7 +349,7 @@ void check(const TernConf& conf, const Environment& env, const std::string& stdi
   }
   // Routes: a later plugin in the chain may add its own, so only ours must be there.
   for (const auto& route : prev.routes) {
-    auto routes = must(link::list_routes(pod_sock, route.destination.family()), "routes");
+    const auto& routes = routes_of(pod_sock, pod_routes, route.destination.family());
     bool present = std::any_of(routes.begin(), routes.end(), [&](const link::RouteEntry& r) {
       return r.destination == route.destination && r.gateway == route.gateway;
     });
