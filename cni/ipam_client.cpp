@@ -28,10 +28,13 @@ admin::Response check(const Result<admin::Response>& response, bool* unreachable
   }
   if (response->has_error()) {
     const auto& e = response->error();
-    Code code = e.kind() == admin::Error::EXHAUSTED          ? Code::kAddressesExhausted
-                : e.kind() == admin::Error::INVALID_ARGUMENT ? Code::kInvalidConfig
-                : e.kind() == admin::Error::UNAVAILABLE      ? Code::kTryAgainLater
-                                                              : Code::kInternal;
+    if (e.kind() == admin::Error::EXHAUSTED) {
+      // ternd's message names the full blocks and what frees an address.
+      throw Failure(Code::kAddressesExhausted, e.message());
+    }
+    Code code = e.kind() == admin::Error::INVALID_ARGUMENT ? Code::kInvalidConfig
+                : e.kind() == admin::Error::UNAVAILABLE    ? Code::kTryAgainLater
+                                                            : Code::kInternal;
     throw Failure(code, "ternd: " + e.message());
   }
   return *response;

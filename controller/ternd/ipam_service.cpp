@@ -23,11 +23,10 @@ admin::Response error_response(admin::Error::Kind kind, const std::string& messa
   return r;
 }
 
+// Exhaustion is answered where the allocator reports it, never inferred from a code here.
 admin::Response error_response(const Error& e) {
-  auto kind = e.code == Errc::kInvalidArgument ? admin::Error::INVALID_ARGUMENT
-              : e.code == Errc::kUnavailable   ? admin::Error::EXHAUSTED
-                                               : admin::Error::UNAVAILABLE;
-  return error_response(kind, e.message);
+  return error_response(e.code == Errc::kInvalidArgument ? admin::Error::INVALID_ARGUMENT : admin::Error::UNAVAILABLE,
+                        e.message);
 }
 
 void fill(admin::IpamAllocation* out, const Allocation& a) {
@@ -152,7 +151,11 @@ IpamService::Staging IpamService::stage(const admin::IpamAllocateRequest& reques
     if (plan.error().code != Errc::kUnavailable) return {error_response(plan.error()), Outcome::kAnswered};
     ++counters_.exhausted;
     // The allocator's kUnavailable is a full block and nothing else.
-    return {error_response(admin::Error::EXHAUSTED, plan.error().message), Outcome::kExhausted};
+    return {error_response(admin::Error::EXHAUSTED,
+                           plan.error().message + " (" + std::to_string(allocator_.allocations().size()) +
+                               " attachments hold addresses on this node: DEL or GC frees them, or add a block "
+                               "to node.blocks)"),
+            Outcome::kExhausted};
   }
   const Allocation* held = allocator_.find(key);
   bool fresh = !held || !(*held == *plan);

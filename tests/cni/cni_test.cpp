@@ -401,6 +401,27 @@ TEST_F(CniTest, TernTakesTheIpamSocketWhenGivenNone) {
   EXPECT_EQ(status.exit_code, 0) << status.raw;
 }
 
+// A full block is tern's own code 100, and the message names the block and what frees an
+// address; the ADD leaves nothing behind.
+TEST_F(CniTest, FullBlockFailsWithItsOwnCodeAndSaysWhy) {
+  ternd_->reload("node: {name: cnode, router_id: 198.18.0.1, as: 65001, blocks: [198.18.21.0/30]}\n"
+                 "pools: [198.18.0.0/15]\nhttp: {listen: \"\"}\nipam: {state_dir: " +
+                 (state_ / "ipam").string() + ", spool_dir: " + (state_ / "spool").string() + "}\n");
+  ternd_->stop();
+  ternd_->start();
+  ASSERT_TRUE(wait_until([&] { return ternd_->ternctl({"status"}).exit_code == 0; }, 10s)) << ternd_->log();
+  ASSERT_EQ(call("ADD", "x1", config()).exit_code, 0);
+  ASSERT_EQ(call("ADD", "x2", config()).exit_code, 0);
+  auto full = call("ADD", "x3", config());
+  EXPECT_EQ(full.out.value("code", 0), 100) << full.raw;
+  std::string msg = full.out.value("msg", "");
+  EXPECT_NE(msg.find("198.18.21.0/30 is full"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("DEL or GC"), std::string::npos) << msg;
+  auto veths = links();
+  EXPECT_EQ(std::count(veths.begin(), veths.end(), '\n'), 2) << veths;
+  EXPECT_EQ(allocations().size(), 2u);
+}
+
 struct Storm {
   std::mutex mutex;
   std::map<std::string, std::string> got;  // container -> IPv4 address, for every ADD that succeeded

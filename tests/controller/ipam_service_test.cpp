@@ -94,5 +94,24 @@ TEST_F(IpamServiceTest, ARepeatedRequestInTheBatchWaitsForItsSync) {
   EXPECT_EQ(service->allocations(), 1u);
 }
 
+// A full block: EXHAUSTED, with a message that names the block and what frees an address.
+TEST_F(IpamServiceTest, FullBlockIsExhaustedAndSaysWhy) {
+  config_.blocks = {*Prefix::parse("198.18.21.0/30")};  // two addresses for Pods
+  boost::asio::io_context io;
+  auto service = open(io);
+  ASSERT_TRUE(service);
+  std::vector<admin::Response> replies;
+  for (int i = 0; i < 3; ++i) {
+    service->allocate(request(i), [&](admin::Response r) { replies.push_back(std::move(r)); });
+  }
+  ASSERT_EQ(replies.size(), 1u) << "the failure is answered at once";
+  EXPECT_EQ(replies[0].error().kind(), admin::Error::EXHAUSTED);
+  EXPECT_NE(replies[0].error().message().find("198.18.21.0/30 is full"), std::string::npos) << replies[0].error().message();
+  EXPECT_NE(replies[0].error().message().find("DEL or GC"), std::string::npos) << replies[0].error().message();
+  io.run();
+  EXPECT_EQ(replies.size(), 3u);
+  EXPECT_EQ(service->counters().exhausted, 1u);
+}
+
 }  // namespace
 }  // namespace tern::ternd
