@@ -36,12 +36,13 @@ struct Plugin {
 struct Running {
   pid_t pid = -1;
   int in = -1;
+  int out = -1;  // the plugin's stdout (a result or an error object: well under a pipe's 64 KiB)
   Clock::time_point start;
 };
 
 Running spawn(const Plugin& p, const char* command, const std::string& container, const std::string& netns) {
-  int in[2];
-  if (pipe(in) != 0) std::abort();
+  int in[2], out[2];
+  if (pipe(in) != 0 || pipe(out) != 0) std::abort();
   std::vector<std::string> env{std::string("CNI_COMMAND=") + command, "CNI_CONTAINERID=" + container,
                                "CNI_NETNS=" + netns, "CNI_IFNAME=eth0", "CNI_PATH=" + p.cni_path,
                                "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=" + container,
@@ -53,7 +54,8 @@ Running spawn(const Plugin& p, const char* command, const std::string& container
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in[0], 0);
   posix_spawn_file_actions_addclose(&actions, in[1]);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
   std::string argv0 = p.binary;
   char* argv[] = {argv0.data(), nullptr};
   Running r;
@@ -61,6 +63,8 @@ Running spawn(const Plugin& p, const char* command, const std::string& container
   if (posix_spawn(&r.pid, p.binary.c_str(), &actions, nullptr, argv, envp.data()) != 0) std::abort();
   posix_spawn_file_actions_destroy(&actions);
   close(in[0]);
+  close(out[1]);
+  r.out = out[0];
   if (write(in[1], p.config.data(), p.config.size()) != static_cast<ssize_t>(p.config.size())) std::abort();
   close(in[1]);
   r.in = -1;
@@ -73,13 +77,25 @@ struct Done {
   bool ok;
 };
 
+// The first failure's output goes to stderr: the figures of a run with failures mean little.
+bool told = false;
+
 Done wait_for(const Running& r) {
   int status = 0;
   rusage usage{};
   while (wait4(r.pid, &status, 0, &usage) < 0) {
   }
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - r.start).count();
-  return {ms, usage.ru_maxrss, WIFEXITED(status) && WEXITSTATUS(status) == 0};
+  std::string out;
+  char chunk[4096];
+  for (ssize_t n; (n = read(r.out, chunk, sizeof chunk)) > 0;) out.append(chunk, static_cast<size_t>(n));
+  close(r.out);
+  bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (!ok && !told) {
+    told = true;
+    std::fprintf(stderr, "cni_bench: a call failed: %s\n", out.c_str());
+  }
+  return {ms, usage.ru_maxrss, ok};
 }
 
 double percentile(std::vector<double> v, double p) {
