@@ -6,7 +6,8 @@
 // K >= max(N, CONCURRENT). Sequential: N ADDs one after the other (a Pod in each
 // namespace), then their N DELs, each call timed from spawn to exit; then CONCURRENT ADDs
 // at once, timed until the last exits, and their DELs. Prints one line of key=value figures (milliseconds; peak
-// resident set of one invocation in KiB, from wait4's rusage).
+// resident set in KiB of one more ADD and its DEL, run from the small static
+// cni_rss_launcher: a spawned child's ru_maxrss would count this program's memory).
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -40,7 +41,9 @@ struct Running {
   Clock::time_point start;
 };
 
-Running spawn(const Plugin& p, const char* command, const std::string& container, const std::string& netns) {
+// `launcher`: run the plugin through cni_rss_launcher, which writes its peak RSS to `*rss_fd`.
+Running spawn(const Plugin& p, const char* command, const std::string& container, const std::string& netns,
+              int* rss_fd = nullptr) {
   int in[2], out[2];
   if (pipe(in) != 0 || pipe(out) != 0) std::abort();
   std::vector<std::string> env{std::string("CNI_COMMAND=") + command, "CNI_CONTAINERID=" + container,
@@ -56,12 +59,22 @@ Running spawn(const Plugin& p, const char* command, const std::string& container
   posix_spawn_file_actions_addclose(&actions, in[1]);
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_addclose(&actions, out[0]);
-  std::string argv0 = p.binary;
-  char* argv[] = {argv0.data(), nullptr};
+  int rss[2] = {-1, -1};
+  if (rss_fd) {
+    if (pipe(rss) != 0) std::abort();
+    posix_spawn_file_actions_adddup2(&actions, rss[1], 3);
+    posix_spawn_file_actions_addclose(&actions, rss[0]);
+  }
+  std::string argv0 = rss_fd ? RSS_LAUNCHER : p.binary, argv1 = p.binary;
+  char* argv[] = {argv0.data(), rss_fd ? argv1.data() : nullptr, nullptr};
   Running r;
   r.start = Clock::now();
-  if (posix_spawn(&r.pid, p.binary.c_str(), &actions, nullptr, argv, envp.data()) != 0) std::abort();
+  if (posix_spawn(&r.pid, argv0.c_str(), &actions, nullptr, argv, envp.data()) != 0) std::abort();
   posix_spawn_file_actions_destroy(&actions);
+  if (rss_fd) {
+    close(rss[1]);
+    *rss_fd = rss[0];
+  }
   close(in[0]);
   close(out[1]);
   r.out = out[0];
@@ -118,19 +131,16 @@ int main(int argc, char** argv) {
   int n = std::atoi(argv[5]), concurrent = std::atoi(argv[6]);
 
   std::vector<double> adds, dels;
-  long rss = 0;
   int failures = 0;
   for (int i = 0; i < n; ++i) {
     auto add = wait_for(spawn(plugin, "ADD", "bench-seq" + std::to_string(i), prefix + std::to_string(i)));
     failures += !add.ok;
     adds.push_back(add.ms);
-    rss = std::max(rss, add.max_rss_kib);
   }
   for (int i = 0; i < n; ++i) {
     auto del = wait_for(spawn(plugin, "DEL", "bench-seq" + std::to_string(i), prefix + std::to_string(i)));
     failures += !del.ok;
     dels.push_back(del.ms);
-    rss = std::max(rss, del.max_rss_kib);
   }
 
   std::vector<Running> running;
@@ -142,6 +152,15 @@ int main(int argc, char** argv) {
   double together = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   for (int i = 0; i < concurrent; ++i) {
     failures += !wait_for(spawn(plugin, "DEL", "bench-par" + std::to_string(i), prefix + std::to_string(i))).ok;
+  }
+
+  long rss = 0;
+  for (const char* command : {"ADD", "DEL"}) {
+    int fd = -1;
+    failures += !wait_for(spawn(plugin, command, "bench-rss", prefix + "0", &fd)).ok;
+    char text[32] = {};
+    if (read(fd, text, sizeof text - 1) > 0) rss = std::max(rss, std::atol(text));
+    close(fd);
   }
 
   std::printf("add_median=%.2f add_p99=%.2f del_median=%.2f del_p99=%.2f concurrent=%d concurrent_total=%.1f "
