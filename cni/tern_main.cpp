@@ -125,14 +125,17 @@ PluginResult wire(const TernConf& conf, const Environment& env, const std::funct
   if (auto st = link::delete_link(host_sock, host_name); !st && st.error().code != Errc::kNotFound) {
     must(st, "removing the stale " + host_name);
   }
-  auto created = link::create_veth(host_sock, {host_name, env.ifname, &pod_ns, mtu, "tern/" + env.container_id + "/" + env.ifname});
+  // The host end born up (two round trips fewer). The link has no carrier until the Pod
+  // end goes up, after the sysctls below: the host's link-local address must not start
+  // DAD before accept_dad=0, or the node could not solicit the Pod's /128 for a second.
+  auto created =
+      link::create_veth(host_sock, {host_name, env.ifname, &pod_ns, mtu, "tern/" + env.container_id + "/" + env.ifname, true});
   if (!created) {
     if (created.error().code == Errc::kAlreadyExists) {
       throw Failure(Code::kInvalidEnvironment, "CNI_IFNAME " + env.ifname + " already exists in " + env.netns);
     }
     must(created, "creating the veth pair");
   }
-  must(link::set_link_up(host_sock, host_name, true), "setting " + host_name + " up");
   auto host = must(link::get_link(host_sock, host_name), host_name);
 
   PluginResult ipam = allocated();

@@ -148,6 +148,7 @@ Status create_veth(NlSocket& sock, const VethSpec& spec) {
     rtnl_link_set_mtu(link.get(), spec.mtu);
     rtnl_link_set_mtu(peer.get(), spec.mtu);
   }
+  if (spec.up) rtnl_link_set_flags(link.get(), IFF_UP);
   // The peer is born in its target namespace: no move, no name clash in ours.
   if (spec.peer_netns != nullptr) rtnl_link_set_ns_fd(peer.get(), spec.peer_netns->fd());
   int err = rtnl_link_add(sock.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL);

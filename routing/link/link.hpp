@@ -53,6 +53,7 @@ struct VethSpec {
   const NetnsFd* peer_netns = nullptr;
   uint32_t mtu = 0;                   // both ends; 0 keeps the kernel default
   std::string alias;                  // IFLA_IFALIAS on `name`; empty for none
+  bool up = false;                    // `name` created up (saves set_link_up's two round trips)
 };
 
 struct AddressEntry {
