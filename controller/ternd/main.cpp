@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
   tern::admin::AdminServer admin(io, config->admin_socket,
                                  [&](const tern::admin::Request& request, tern::admin::AdminServer::Reply reply) {
                                    if (request.has_ipam_allocate()) {
+                                     (*reaper)->busy();  // a Pod is being added: its ADD first
                                      (*ipam)->allocate(request.ipam_allocate(), std::move(reply));
                                    } else {
                                      reply(answer(request));
