@@ -13,9 +13,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <map>
 
 #include "cni/delegate.hpp"
+#include "cni/ipam_client.hpp"
 #include "cni/plugin.hpp"
 #include "cni/spec.hpp"
 #include "proto/admin_client.hpp"
@@ -37,7 +40,9 @@ struct TernConf {
   uint32_t mtu = 0;  // 0: the MTU of the node's uplink (routed: no encapsulation overhead)
   std::string socket = admin::kDefaultSocketPath;
   uint8_t route_protocol = routing::kTernProtocol;
-  std::string ipam_type = "tern-ipam";
+  std::string ipam_type = ipam::kType;
+  // tern-ipam's configuration when ipam.type is tern-ipam: asked in-process, not run.
+  std::optional<ipam::Conf> own_ipam;
 };
 
 TernConf parse_conf(const std::string& text, Command command) {
@@ -48,7 +53,7 @@ TernConf parse_conf(const std::string& text, Command command) {
     if (*mtu && *mtu < 1280) throw Failure(Code::kInvalidConfig, "mtu: at least 1280 (IPv6's minimum), or 0 for the uplink's");
     conf.mtu = static_cast<uint32_t>(*mtu);
   }
-  if (auto socket = string_field(raw, "socket", "")) conf.socket = *socket;
+  auto socket = string_field(raw, "socket", "");
   if (auto protocol = uint_field(raw, "routeProtocol", "", 255)) conf.route_protocol = static_cast<uint8_t>(*protocol);
   if (raw.contains("ipMasq") && raw["ipMasq"] == true) {
     throw Failure(Code::kUnsupportedField, "ipMasq: tern routes Pod addresses and never masquerades them");
@@ -56,6 +61,13 @@ TernConf parse_conf(const std::string& text, Command command) {
   if (auto ipam = raw.find("ipam"); ipam != raw.end()) {
     if (!ipam->is_object()) throw Failure(Code::kInvalidConfig, "ipam: must be an object");
     if (auto type = string_field(*ipam, "type", "ipam.")) conf.ipam_type = *type;
+  }
+  if (conf.ipam_type == ipam::kType) conf.own_ipam = ipam::parse_conf(conf.net);
+  // One socket to configure: tern-ipam's, unless tern is given its own.
+  if (socket) {
+    conf.socket = *socket;
+  } else if (conf.own_ipam) {
+    conf.socket = conf.own_ipam->socket;
   }
   return conf;
 }
@@ -99,11 +111,12 @@ bool has_family(const PluginResult& r, Family f) {
   return false;
 }
 
-PluginResult wire(const TernConf& conf, const Environment& env, const PluginResult& ipam) {
+// `allocated` gives the IPAM's result: called once the veth is made, so an allocation
+// asked of ternd before wire() becomes durable while the kernel makes the veth.
+PluginResult wire(const TernConf& conf, const Environment& env, const std::function<PluginResult()>& allocated) {
   auto host_sock = must(link::NlSocket::open(), "netlink");
   auto pod_ns = open_netns(env.netns);
   std::string host_name = host_ifname(env);
-  bool v4 = has_family(ipam, Family::kIpv4), v6 = has_family(ipam, Family::kIpv6);
 
   uint32_t mtu = conf.mtu;
   if (!mtu) mtu = must(link::default_route_mtu(host_sock), "the uplink's MTU").value_or(1500);
@@ -112,13 +125,22 @@ PluginResult wire(const TernConf& conf, const Environment& env, const PluginResu
   if (auto st = link::delete_link(host_sock, host_name); !st && st.error().code != Errc::kNotFound) {
     must(st, "removing the stale " + host_name);
   }
-  auto created = link::create_veth(host_sock, {host_name, env.ifname, &pod_ns, mtu, "tern/" + env.container_id + "/" + env.ifname});
+  // The host end born up (two round trips fewer). The link has no carrier until the Pod
+  // end goes up, after the sysctls below: the host's link-local address must not start
+  // DAD before accept_dad=0, or the node could not solicit the Pod's /128 for a second.
+  auto created =
+      link::create_veth(host_sock, {host_name, env.ifname, &pod_ns, mtu, "tern/" + env.container_id + "/" + env.ifname, true});
   if (!created) {
     if (created.error().code == Errc::kAlreadyExists) {
       throw Failure(Code::kInvalidEnvironment, "CNI_IFNAME " + env.ifname + " already exists in " + env.netns);
     }
     must(created, "creating the veth pair");
   }
+  auto host = must(link::get_link(host_sock, host_name), host_name);
+
+  PluginResult ipam = allocated();
+  if (ipam.ips.empty()) throw Failure(Code::kInvalidConfig, conf.ipam_type + " gave no address");
+  bool v4 = has_family(ipam, Family::kIpv4), v6 = has_family(ipam, Family::kIpv6);
 
   // The node: a router for its Pods. proxy_arp/proxy_ndp let the host end answer for the
   // gateway should a Pod lose its neighbour entry; no router advertisements are taken
@@ -134,8 +156,6 @@ PluginResult wire(const TernConf& conf, const Environment& env, const PluginResu
     ensure_sysctl(link::conf_path(Family::kIpv6, host_name, "accept_dad"), "0");
     ensure_sysctl(link::conf_path(Family::kIpv6, host_name, "proxy_ndp"), "1");
   }
-  must(link::set_link_up(host_sock, host_name, true), "setting " + host_name + " up");
-  auto host = must(link::get_link(host_sock, host_name), host_name);
   if (v6) must(link::add_proxy_neighbour(host_sock, host.ifindex, kGateway6), "proxy NDP for fe80::1");
 
   link::LinkInfo pod;
@@ -186,18 +206,42 @@ PluginResult wire(const TernConf& conf, const Environment& env, const PluginResu
   return out;
 }
 
+// The IPAM's DEL (and CHECK, STATUS, GC): tern-ipam in-process, any other plugin run.
+void ipam_command(const TernConf& conf, const Environment& env, const std::string& stdin_text, Command command) {
+  if (!conf.own_ipam) {
+    const char* names[] = {"ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"};
+    delegate(conf.ipam_type, env.path, names[static_cast<int>(command)], stdin_text);
+    return;
+  }
+  switch (command) {
+    case Command::kDel: ipam::del(*conf.own_ipam, env); break;
+    case Command::kCheck: ipam::check(*conf.own_ipam, env, *conf.net.prev_result); break;
+    case Command::kStatus: ipam::status(*conf.own_ipam); break;
+    case Command::kGc: ipam::gc(*conf.own_ipam, conf.net.valid_attachments); break;
+    default: throw Failure(Code::kInternal, "no such IPAM command");
+  }
+}
+
 void add(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
   try {
-    PluginResult ipam = parse_result(delegate(conf.ipam_type, env.path, "ADD", stdin_text));
-    if (ipam.ips.empty()) throw Failure(Code::kInvalidConfig, conf.ipam_type + " gave no address");
-    std::cout << to_json(wire(conf, env, ipam), conf.net.cni_version).dump() << '\n';
+    PluginResult out;
+    if (conf.own_ipam) {
+      // Asked first, answered once durable: ternd's fdatasync overlaps the veth's making.
+      auto pending = ipam::PendingAdd::start(*conf.own_ipam, env);
+      if (pending.failed()) pending.finish();  // ternd unreachable: fail before making anything
+      out = wire(conf, env, [&] { return pending.finish(); });
+    } else {
+      PluginResult ipam = parse_result(delegate(conf.ipam_type, env.path, "ADD", stdin_text));
+      out = wire(conf, env, [&] { return ipam; });
+    }
+    std::cout << to_json(out, conf.net.cni_version).dump() << '\n';
   } catch (const Failure&) {
     // Nothing half-made stays behind: the veth (with the Pod end) goes, and the address
     // goes back, even when the IPAM's own ADD failed (ternd may have died after making
-    // the allocation and before answering; tern-ipam then spools the release).
+    // the allocation and before answering; the release is then spooled).
     if (auto sock = link::NlSocket::open()) (void)link::delete_link(*sock, host_ifname(env));
     try {
-      delegate(conf.ipam_type, env.path, "DEL", stdin_text);
+      ipam_command(conf, env, stdin_text, Command::kDel);
     } catch (const Failure&) {
     }
     throw;
@@ -216,41 +260,72 @@ bool hand_to_ternd(const TernConf& conf, const std::string& name, unsigned ifind
   return response && response->has_delete_link();
 }
 
+// The Pod end's name once retired: "ternx" and the host end's hash less its first digit
+// (within IFNAMSIZ; it need only be unique in the Pod's namespace).
+std::string retired_ifname(const std::string& host_name) { return "ternx" + host_name.substr(5); }
+
+// Frees CNI_IFNAME in the Pod's namespace at once (down, then renamed), so an ADD that
+// follows this DEL into the same namespace finds the name free while ternd still tears
+// the pair down. False when the namespace or the interface is gone, or it is no veth.
+bool retire_pod_end(const Environment& env, const std::string& host_name) {
+  if (env.netns.empty()) return false;
+  auto pod_ns = link::NetnsFd::open(env.netns);
+  if (!pod_ns) return false;
+  auto guard = link::NetnsGuard::enter(*pod_ns);
+  if (!guard) return false;
+  auto sock = link::NlSocket::open();
+  if (!sock) return false;
+  auto pod = link::get_link(*sock, env.ifname);
+  if (!pod || pod->kind != "veth") return false;
+  if (pod->up && !link::set_link_up(*sock, env.ifname, false)) return false;
+  return bool(link::rename_link(*sock, env.ifname, retired_ifname(host_name)));
+}
+
 // Idempotent: a missing namespace, veth or allocation is success. The IPAM is always
 // asked, so the address is released by container ID alone (containerd's second DEL has
 // no namespace and no prevResult). The veth goes with ternd's help when it runs: the
 // kernel's teardown of a veth pair is most of a DEL's time otherwise. (if_nametoindex
-// looks the name up without the kernel's rtnl lock, which that teardown holds.)
+// looks the name up without the kernel's rtnl lock, which that teardown holds.) The Pod
+// end is retired first, so the Pod's interface name is free when DEL returns.
 void del(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
   std::string name = host_ifname(env);
   unsigned ifindex = ::if_nametoindex(name.c_str());
   Status deleted;
-  if (ifindex && !hand_to_ternd(conf, name, ifindex)) {
-    auto sock = must(link::NlSocket::open(), "netlink");
-    deleted = link::delete_link(sock, name);  // the Pod end and the host routes go with it
+  if (ifindex) {
+    retire_pod_end(env, name);
+    if (!hand_to_ternd(conf, name, ifindex)) {
+      auto sock = must(link::NlSocket::open(), "netlink");
+      deleted = link::delete_link(sock, name);  // the Pod end and the host routes go with it
+    }
   }
-  delegate(conf.ipam_type, env.path, "DEL", stdin_text);
+  ipam_command(conf, env, stdin_text, Command::kDel);
   if (!deleted && deleted.error().code != Errc::kNotFound) must(deleted, "deleting " + name);
 }
 
 void check(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
   const PluginResult& prev = *conf.net.prev_result;
-  delegate(conf.ipam_type, env.path, "CHECK", stdin_text);
+  ipam_command(conf, env, stdin_text, Command::kCheck);
   auto fail = [](const std::string& what) { throw Failure(Code::kInternal, what); };
   auto host_sock = must(link::NlSocket::open(), "netlink");
   std::string host_name = host_ifname(env);
   auto host = link::get_link(host_sock, host_name);
   if (!host) fail("the host end " + host_name + " is missing");
   if (!host->up) fail("the host end " + host_name + " is down");
-  auto host_routes4 = must(link::list_routes(host_sock, Family::kIpv4), "routes");
-  auto host_routes6 = must(link::list_routes(host_sock, Family::kIpv6), "routes");
+  // Each family's routes dumped once, and only the families prevResult has.
+  std::map<Family, std::vector<link::RouteEntry>> host_routes, pod_routes;
+  auto routes_of = [](link::NlSocket& sock, std::map<Family, std::vector<link::RouteEntry>>& cache, Family f)
+      -> const std::vector<link::RouteEntry>& {
+    auto it = cache.find(f);
+    if (it == cache.end()) it = cache.emplace(f, must(link::list_routes(sock, f), "routes")).first;
+    return it->second;
+  };
   int pod_index = -1;
   for (size_t i = 0; i < prev.interfaces.size(); ++i) {
     if (prev.interfaces[i].name == env.ifname && !prev.interfaces[i].sandbox.empty()) pod_index = static_cast<int>(i);
   }
   if (pod_index < 0) fail("prevResult has no interface " + env.ifname + " in a sandbox");
   for (const auto& ip : prev.ips) {
-    const auto& routes = ip.address.is_v4() ? host_routes4 : host_routes6;
+    const auto& routes = routes_of(host_sock, host_routes, ip.address.family());
     Prefix p(ip.address, ip.address.max_prefix_length());
     bool routed = std::any_of(routes.begin(), routes.end(), [&](const link::RouteEntry& r) {
       return r.destination == p && r.ifindex == host->ifindex && r.protocol == conf.route_protocol;
@@ -277,7 +352,7 @@ void check(const TernConf& conf, const Environment& env, const std::string& stdi
   }
   // Routes: a later plugin in the chain may add its own, so only ours must be there.
   for (const auto& route : prev.routes) {
-    auto routes = must(link::list_routes(pod_sock, route.destination.family()), "routes");
+    const auto& routes = routes_of(pod_sock, pod_routes, route.destination.family());
     bool present = std::any_of(routes.begin(), routes.end(), [&](const link::RouteEntry& r) {
       return r.destination == route.destination && r.gateway == route.gateway;
     });
@@ -298,13 +373,13 @@ void status(const TernConf& conf, const Environment& env, const std::string& std
   if (!response->status().ready()) {
     throw Failure(Code::kLimitedConnectivity, "the node's network is not ready", response->status().reason());
   }
-  delegate(conf.ipam_type, env.path, "STATUS", stdin_text);
+  ipam_command(conf, env, stdin_text, Command::kStatus);
 }
 
 // Releases the addresses of attachments the runtime no longer lists (the IPAM), and
 // removes host ends whose attachment is gone (a Pod whose DEL never came).
 void gc(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
-  delegate(conf.ipam_type, env.path, "GC", stdin_text);
+  ipam_command(conf, env, stdin_text, Command::kGc);
   auto sock = must(link::NlSocket::open(), "netlink");
   std::set<std::string> keep;
   for (const auto& [container, ifname] : conf.net.valid_attachments) keep.insert("tern/" + container + "/" + ifname);

@@ -297,6 +297,7 @@ Journal::Journal(Journal&& other) noexcept
       fd_(std::exchange(other.fd_, -1)),
       lock_fd_(std::exchange(other.lock_fd_, -1)),
       records_(other.records_),
+      unsynced_(other.unsynced_),
       size_(other.size_),
       broken_(other.broken_) {}
 
@@ -307,6 +308,7 @@ Journal& Journal::operator=(Journal&& other) noexcept {
     fd_ = std::exchange(other.fd_, -1);
     lock_fd_ = std::exchange(other.lock_fd_, -1);
     records_ = other.records_;
+    unsynced_ = other.unsynced_;
     size_ = other.size_;
     broken_ = other.broken_;
   }
@@ -423,12 +425,31 @@ Status Journal::append_line(const std::string& line, bool sync) {
   }
   size_ += line.size();
   ++records_;
+  unsynced_ = sync ? 0 : unsynced_ + 1;
   return {};
 }
 
 Status Journal::append_allocate(const Allocation& allocation) {
   if (auto s = validate_allocation(allocation); !s) return s.error().wrap(key_text(allocation.key));
   return append_line(encode_allocate(allocation), true);
+}
+
+Status Journal::write_allocate(const Allocation& allocation) {
+  if (auto s = validate_allocation(allocation); !s) return s.error().wrap(key_text(allocation.key));
+  return append_line(encode_allocate(allocation), false);
+}
+
+Status Journal::sync() {
+  if (broken_) {
+    return make_error(Errc::kIo, path_ + ": an earlier write failed and could not be undone; reopen");
+  }
+  if (::fdatasync(fd_) != 0) {
+    int err = errno;
+    broken_ = true;
+    return io_error("fdatasync " + path_, err);
+  }
+  unsynced_ = 0;
+  return {};
 }
 
 Status Journal::append_release(const AttachmentKey& key) {
@@ -488,6 +509,7 @@ Status Journal::compact(const std::vector<Allocation>& live,
   fd_ = fd;
   size_ = out.size();
   records_ = 0;
+  unsynced_ = 0;
   broken_ = false;
   return fsync_dir(path_);
 }

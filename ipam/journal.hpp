@@ -49,6 +49,15 @@ class Journal {
   Status append_allocate(const Allocation& allocation);
   Status append_release(const AttachmentKey& key);
 
+  // Group commit: write_allocate() appends the record without syncing, sync() makes every
+  // record written so far durable with one fdatasync. An allocation written this way is
+  // acknowledged only after a sync() that began after it returned OK. A failed sync leaves
+  // the journal refusing appends (the kernel may have dropped the pages; reopen to know).
+  Status write_allocate(const Allocation& allocation);
+  Status sync();
+  // Records written since the last sync() (or open/compact, which sync everything).
+  size_t unsynced() const { return unsynced_; }
+
   // Rewrites the file as exactly this state atomically: PATH.tmp, fsync, rename over PATH,
   // fsync the directory. The lock lives on PATH.lock, so it survives the rename.
   Status compact(const std::vector<Allocation>& live,
@@ -70,6 +79,7 @@ class Journal {
   int fd_ = -1;       // PATH, O_APPEND
   int lock_fd_ = -1;  // PATH.lock, flock(LOCK_EX) for the lifetime of this object
   size_t records_ = 0;
+  size_t unsynced_ = 0;
   uint64_t size_ = 0;    // bytes known good: a failed append is truncated back to this
   bool broken_ = false;  // a failed append could not be undone: refuse further appends
 };

@@ -78,6 +78,11 @@ Client::~Client() {
 }
 
 Result<Response> Client::call(const Request& request) {
+  if (auto st = send(request); !st) return st.error();
+  return receive();
+}
+
+Status Client::send(const Request& request) {
   std::string out = frame(request);
   for (size_t sent = 0; sent < out.size();) {
     ssize_t n = ::send(fd_, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
@@ -85,6 +90,10 @@ Result<Response> Client::call(const Request& request) {
     if (n < 0) return io_error("admin socket: send", errno);
     sent += static_cast<size_t>(n);
   }
+  return {};
+}
+
+Result<Response> Client::receive() {
   while (true) {
     auto unframed = unframe(buffer_);
     if (!unframed) return unframed.error();

@@ -39,6 +39,10 @@ class Client {
   ~Client();
 
   Result<Response> call(const Request& request);
+  // call() in two halves, so a caller can work while ternd answers (a CNI ADD sets up the
+  // veth while ternd's journal syncs the allocation).
+  Status send(const Request& request);
+  Result<Response> receive();
 
  private:
   explicit Client(int fd) : fd_(fd) {}

@@ -6,7 +6,8 @@
 // K >= max(N, CONCURRENT). Sequential: N ADDs one after the other (a Pod in each
 // namespace), then their N DELs, each call timed from spawn to exit; then CONCURRENT ADDs
 // at once, timed until the last exits, and their DELs. Prints one line of key=value figures (milliseconds; peak
-// resident set of one invocation in KiB, from wait4's rusage).
+// resident set in KiB of one more ADD and its DEL, run from the small static
+// cni_rss_launcher: a spawned child's ru_maxrss would count this program's memory).
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -36,12 +37,15 @@ struct Plugin {
 struct Running {
   pid_t pid = -1;
   int in = -1;
+  int out = -1;  // the plugin's stdout (a result or an error object: well under a pipe's 64 KiB)
   Clock::time_point start;
 };
 
-Running spawn(const Plugin& p, const char* command, const std::string& container, const std::string& netns) {
-  int in[2];
-  if (pipe(in) != 0) std::abort();
+// `launcher`: run the plugin through cni_rss_launcher, which writes its peak RSS to `*rss_fd`.
+Running spawn(const Plugin& p, const char* command, const std::string& container, const std::string& netns,
+              int* rss_fd = nullptr) {
+  int in[2], out[2];
+  if (pipe(in) != 0 || pipe(out) != 0) std::abort();
   std::vector<std::string> env{std::string("CNI_COMMAND=") + command, "CNI_CONTAINERID=" + container,
                                "CNI_NETNS=" + netns, "CNI_IFNAME=eth0", "CNI_PATH=" + p.cni_path,
                                "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=" + container,
@@ -53,14 +57,27 @@ Running spawn(const Plugin& p, const char* command, const std::string& container
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in[0], 0);
   posix_spawn_file_actions_addclose(&actions, in[1]);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  std::string argv0 = p.binary;
-  char* argv[] = {argv0.data(), nullptr};
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  int rss[2] = {-1, -1};
+  if (rss_fd) {
+    if (pipe(rss) != 0) std::abort();
+    posix_spawn_file_actions_adddup2(&actions, rss[1], 3);
+    posix_spawn_file_actions_addclose(&actions, rss[0]);
+  }
+  std::string argv0 = rss_fd ? RSS_LAUNCHER : p.binary, argv1 = p.binary;
+  char* argv[] = {argv0.data(), rss_fd ? argv1.data() : nullptr, nullptr};
   Running r;
   r.start = Clock::now();
-  if (posix_spawn(&r.pid, p.binary.c_str(), &actions, nullptr, argv, envp.data()) != 0) std::abort();
+  if (posix_spawn(&r.pid, argv0.c_str(), &actions, nullptr, argv, envp.data()) != 0) std::abort();
   posix_spawn_file_actions_destroy(&actions);
+  if (rss_fd) {
+    close(rss[1]);
+    *rss_fd = rss[0];
+  }
   close(in[0]);
+  close(out[1]);
+  r.out = out[0];
   if (write(in[1], p.config.data(), p.config.size()) != static_cast<ssize_t>(p.config.size())) std::abort();
   close(in[1]);
   r.in = -1;
@@ -73,13 +90,25 @@ struct Done {
   bool ok;
 };
 
+// The first failure's output goes to stderr: the figures of a run with failures mean little.
+bool told = false;
+
 Done wait_for(const Running& r) {
   int status = 0;
   rusage usage{};
   while (wait4(r.pid, &status, 0, &usage) < 0) {
   }
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - r.start).count();
-  return {ms, usage.ru_maxrss, WIFEXITED(status) && WEXITSTATUS(status) == 0};
+  std::string out;
+  char chunk[4096];
+  for (ssize_t n; (n = read(r.out, chunk, sizeof chunk)) > 0;) out.append(chunk, static_cast<size_t>(n));
+  close(r.out);
+  bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (!ok && !told) {
+    told = true;
+    std::fprintf(stderr, "cni_bench: a call failed: %s\n", out.c_str());
+  }
+  return {ms, usage.ru_maxrss, ok};
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -102,19 +131,16 @@ int main(int argc, char** argv) {
   int n = std::atoi(argv[5]), concurrent = std::atoi(argv[6]);
 
   std::vector<double> adds, dels;
-  long rss = 0;
   int failures = 0;
   for (int i = 0; i < n; ++i) {
     auto add = wait_for(spawn(plugin, "ADD", "bench-seq" + std::to_string(i), prefix + std::to_string(i)));
     failures += !add.ok;
     adds.push_back(add.ms);
-    rss = std::max(rss, add.max_rss_kib);
   }
   for (int i = 0; i < n; ++i) {
     auto del = wait_for(spawn(plugin, "DEL", "bench-seq" + std::to_string(i), prefix + std::to_string(i)));
     failures += !del.ok;
     dels.push_back(del.ms);
-    rss = std::max(rss, del.max_rss_kib);
   }
 
   std::vector<Running> running;
@@ -126,6 +152,15 @@ int main(int argc, char** argv) {
   double together = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   for (int i = 0; i < concurrent; ++i) {
     failures += !wait_for(spawn(plugin, "DEL", "bench-par" + std::to_string(i), prefix + std::to_string(i))).ok;
+  }
+
+  long rss = 0;
+  for (const char* command : {"ADD", "DEL"}) {
+    int fd = -1;
+    failures += !wait_for(spawn(plugin, command, "bench-rss", prefix + "0", &fd)).ok;
+    char text[32] = {};
+    if (read(fd, text, sizeof text - 1) > 0) rss = std::max(rss, std::atol(text));
+    close(fd);
   }
 
   std::printf("add_median=%.2f add_p99=%.2f del_median=%.2f del_p99=%.2f concurrent=%d concurrent_total=%.1f "

@@ -20,7 +20,7 @@ namespace {
 // One client connection: reads requests, answers each in turn.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(stream::socket socket, const AdminServer::Handler& handler)
+  Connection(stream::socket socket, const AdminServer::AsyncHandler& handler)
       : socket_(std::move(socket)), handler_(handler) {}
 
   void start() { read(); }
@@ -45,13 +45,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     Request request;
-    Response response;
-    if (request.ParseFromArray((*unframed)->body.data(), static_cast<int>((*unframed)->body.size()))) {
-      response = handler_(request);
-    } else {
-      response.mutable_error()->set_message("a request that does not parse");
-    }
+    bool parsed = request.ParseFromArray((*unframed)->body.data(), static_cast<int>((*unframed)->body.size()));
     buffer_.erase(0, (*unframed)->consumed);
+    if (!parsed) {
+      Response response;
+      response.mutable_error()->set_message("a request that does not parse");
+      send(std::move(response));
+      return;
+    }
+    handler_(request, [self = shared_from_this()](Response response) { self->send(std::move(response)); });
+  }
+
+  void send(Response response) {
     out_ = frame(response);
     asio::async_write(socket_, asio::buffer(out_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
       if (!ec) self->serve();  // the next request may already be buffered
@@ -59,7 +64,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   stream::socket socket_;
-  const AdminServer::Handler& handler_;
+  const AdminServer::AsyncHandler& handler_;
   std::array<char, 16384> chunk_;
   std::string buffer_;
   std::string out_;
@@ -75,6 +80,11 @@ bool root_peer(stream::socket& socket) {
 }  // namespace
 
 AdminServer::AdminServer(asio::io_context& io, std::string path, Handler handler)
+    : AdminServer(io, std::move(path), AsyncHandler([h = std::move(handler)](const Request& request, Reply reply) {
+        reply(h(request));
+      })) {}
+
+AdminServer::AdminServer(asio::io_context& io, std::string path, AsyncHandler handler)
     : io_(io), path_(std::move(path)), handler_(std::move(handler)), acceptor_(io) {}
 
 AdminServer::~AdminServer() { stop(); }

@@ -1,7 +1,8 @@
 // ternd's side of the admin socket: a unix stream socket that only root may open (mode
 // 0600 and the peer's credentials checked), serving length-delimited protobuf requests on
 // the io_context thread. Requests are answered in order; a malformed one closes its
-// connection and nothing else.
+// connection and nothing else. A handler may answer later (an IPAM allocation waits for its
+// batch's fdatasync): the connection reads its next request only once the reply is out.
 #pragma once
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
@@ -19,8 +20,12 @@ namespace tern::admin {
 class AdminServer {
  public:
   using Handler = std::function<Response(const Request&)>;
+  // Called once, on the io_context thread, with the request's response.
+  using Reply = std::function<void(Response)>;
+  using AsyncHandler = std::function<void(const Request&, Reply)>;
 
   AdminServer(boost::asio::io_context& io, std::string path, Handler handler);
+  AdminServer(boost::asio::io_context& io, std::string path, AsyncHandler handler);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -35,7 +40,7 @@ class AdminServer {
 
   boost::asio::io_context& io_;
   std::string path_;
-  Handler handler_;
+  AsyncHandler handler_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
   bool bound_ = false;
 };

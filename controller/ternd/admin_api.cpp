@@ -226,12 +226,7 @@ admin::StatusReply status_reply(const Node& node, const IpamService& ipam, std::
   reply.set_fib_in_sync(node.fib_counters().in_sync);
   reply.set_routes_installed(node.fib_counters().installed);
   reply.set_uptime_seconds(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(uptime).count()));
-  for (const auto& u : ipam.usage()) {
-    auto* b = reply.add_blocks();
-    b->set_prefix(u.block.to_string());
-    b->set_capacity(u.capacity);
-    b->set_used(u.used);
-  }
+  for (const auto& u : ipam.usage()) fill(reply.add_blocks(), u);
   reply.set_allocations(ipam.allocations());
   return reply;
 }

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
+
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -21,11 +23,10 @@ admin::Response error_response(admin::Error::Kind kind, const std::string& messa
   return r;
 }
 
+// Exhaustion is answered where the allocator reports it, never inferred from a code here.
 admin::Response error_response(const Error& e) {
-  auto kind = e.code == Errc::kInvalidArgument ? admin::Error::INVALID_ARGUMENT
-              : e.code == Errc::kUnavailable   ? admin::Error::EXHAUSTED
-                                               : admin::Error::UNAVAILABLE;
-  return error_response(kind, e.message);
+  return error_response(e.code == Errc::kInvalidArgument ? admin::Error::INVALID_ARGUMENT : admin::Error::UNAVAILABLE,
+                        e.message);
 }
 
 void fill(admin::IpamAllocation* out, const Allocation& a) {
@@ -57,6 +58,12 @@ class Timed {
 
 }  // namespace
 
+void fill(admin::IpamBlock* out, const ipam::BlockUsage& usage) {
+  out->set_prefix(usage.block.to_string());
+  out->set_capacity(usage.capacity);
+  out->set_used(usage.used);
+}
+
 void IpamService::Latency::observe(double seconds) {
   for (size_t i = 0; i < kBounds.size(); ++i) {
     if (seconds <= kBounds[i]) ++buckets[i];
@@ -65,10 +72,11 @@ void IpamService::Latency::observe(double seconds) {
   sum += seconds;
 }
 
-IpamService::IpamService(ipam::Allocator allocator, ipam::Journal journal, std::string spool_dir)
-    : allocator_(std::move(allocator)), journal_(std::move(journal)), spool_dir_(std::move(spool_dir)) {}
+IpamService::IpamService(ipam::Allocator allocator, ipam::Journal journal, std::string spool_dir,
+                         boost::asio::any_io_executor io)
+    : allocator_(std::move(allocator)), journal_(std::move(journal)), spool_dir_(std::move(spool_dir)), io_(std::move(io)) {}
 
-Result<std::unique_ptr<IpamService>> IpamService::open(const Config& config) {
+Result<std::unique_ptr<IpamService>> IpamService::open(const Config& config, boost::asio::any_io_executor io) {
   std::error_code ec;
   fs::create_directories(config.ipam.state_dir, ec);
   if (ec) return make_error(Errc::kIo, "ipam.state_dir " + config.ipam.state_dir + ": " + ec.message());
@@ -91,7 +99,8 @@ Result<std::unique_ptr<IpamService>> IpamService::open(const Config& config) {
   }
   for (const auto& r : repairs) spdlog::warn("ipam: recovery: {}", r);
   spdlog::info("ipam: {} allocations restored from {}", allocator.allocations().size(), path);
-  std::unique_ptr<IpamService> service(new IpamService(std::move(allocator), std::move(journal), config.ipam.spool_dir));
+  std::unique_ptr<IpamService> service(
+      new IpamService(std::move(allocator), std::move(journal), config.ipam.spool_dir, std::move(io)));
   service->repairs_ = std::move(repairs);
   // Compacted at once: every block's cursor goes on disk as a C record, so round-robin
   // survives the next restart exactly, and nothing is appended after a repaired tail.
@@ -100,13 +109,33 @@ Result<std::unique_ptr<IpamService>> IpamService::open(const Config& config) {
   return service;
 }
 
-admin::Response IpamService::allocate(const admin::IpamAllocateRequest& request) {
-  Timed timed(latencies_[static_cast<size_t>(Request::kAllocate)]);
-  apply_spool();  // a release spooled while ternd was down frees its address first
+void IpamService::allocate(const admin::IpamAllocateRequest& request, Reply reply) {
+  auto started = std::chrono::steady_clock::now();
+  auto staged = stage(request);
+  // A full block: a release spooled while ternd was down may free an address.
+  if (staged.outcome == Outcome::kExhausted && apply_spool()) staged = stage(request);
+  if (staged.outcome != Outcome::kStaged) {
+    latencies_[static_cast<size_t>(Request::kAllocate)].observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    reply(std::move(staged.response));
+    return;
+  }
+  staged_.push_back({{request.attachment().container_id(), request.attachment().ifname()},
+                     std::move(staged.response), std::move(reply), started});
+  if (!flush_posted_) {
+    // Behind the requests already read: they join this batch.
+    flush_posted_ = true;
+    boost::asio::post(io_, [this] { flush(); });
+  }
+}
+
+IpamService::Staging IpamService::stage(const admin::IpamAllocateRequest& request) {
   AttachmentKey key{request.attachment().container_id(), request.attachment().ifname()};
   std::vector<Family> families;
   for (const auto& f : request.families()) {
-    if (f != "ipv4" && f != "ipv6") return error_response(admin::Error::INVALID_ARGUMENT, "family " + f + ": ipv4 or ipv6");
+    if (f != "ipv4" && f != "ipv6") {
+      return {error_response(admin::Error::INVALID_ARGUMENT, "family " + f + ": ipv4 or ipv6"), Outcome::kAnswered};
+    }
     families.push_back(f == "ipv4" ? Family::kIpv4 : Family::kIpv6);
   }
   if (families.empty()) {
@@ -118,27 +147,36 @@ admin::Response IpamService::allocate(const admin::IpamAllocateRequest& request)
   auto plan = allocator_.plan(key, families, request.pod_namespace(), request.pod_name(),
                               static_cast<uint64_t>(std::time(nullptr)));
   if (!plan) {
-    if (plan.error().code == Errc::kUnavailable) ++counters_.exhausted;
     spdlog::warn("ipam: {}/{}: {}", key.container_id, key.ifname, plan.error().message);
-    return error_response(plan.error());
+    if (plan.error().code != Errc::kUnavailable) return {error_response(plan.error()), Outcome::kAnswered};
+    ++counters_.exhausted;
+    // The allocator's kUnavailable is a full block and nothing else.
+    return {error_response(admin::Error::EXHAUSTED,
+                           plan.error().message + " (" + std::to_string(allocator_.allocations().size()) +
+                               " attachments hold addresses on this node: DEL or GC frees them, or add a block "
+                               "to node.blocks)"),
+            Outcome::kExhausted};
   }
   const Allocation* held = allocator_.find(key);
-  if (!held || !(*held == *plan)) {
-    // Durable before anyone hears of it: a crash after this line and before the reply
-    // leaves an allocation the runtime will DEL (or GC), never an address given twice.
-    if (auto st = journal_.append_allocate(*plan); !st) {
+  bool fresh = !held || !(*held == *plan);
+  if (fresh) {
+    // Written now, durable at the batch's fdatasync, answered after it: a crash before
+    // the reply leaves an allocation the runtime will DEL (or GC), never an address given twice.
+    if (auto st = journal_.write_allocate(*plan); !st) {
       ++counters_.failed;
       spdlog::error("ipam: {}: {}", key.container_id, st.error().message);
-      return error_response(st.error().code == Errc::kInvalidArgument ? st.error() : make_error(Errc::kIo, st.error().message));
+      return {error_response(st.error().code == Errc::kInvalidArgument ? st.error() : make_error(Errc::kIo, st.error().message)),
+              Outcome::kAnswered};
     }
     if (auto st = allocator_.commit(*plan); !st) {
       ++counters_.failed;
-      return error_response(admin::Error::INTERNAL, st.error().message);
+      return {error_response(admin::Error::INTERNAL, st.error().message), Outcome::kAnswered};
     }
-    ++counters_.allocated;
     spdlog::info("ipam: allocated {}", describe(*plan));
-    compact_if_grown();
   }
+  // The same attachment asked again while its first allocation waits for the disk: this
+  // answer waits too.
+  bool waiting = std::any_of(staged_.begin(), staged_.end(), [&](const Staged& s) { return s.key == key; });
   admin::Response response;
   auto* reply = response.mutable_ipam_allocate();
   for (const auto& address : plan->addresses) {
@@ -148,7 +186,34 @@ admin::Response IpamService::allocate(const admin::IpamAllocateRequest& request)
       if (b.contains(address)) out->set_block(b.to_string());
     }
   }
-  return response;
+  return {std::move(response), fresh || waiting ? Outcome::kStaged : Outcome::kAnswered};
+}
+
+void IpamService::flush() {
+  flush_posted_ = false;
+  std::vector<Staged> batch = std::move(staged_);
+  staged_.clear();
+  if (batch.empty()) return;
+  Status synced;
+  if (journal_.unsynced()) {  // else a compaction since made the batch durable
+    synced = journal_.sync();
+    ++counters_.syncs;
+  }
+  auto now = std::chrono::steady_clock::now();
+  for (auto& s : batch) {
+    if (synced) {
+      ++counters_.allocated;
+    } else {
+      // Never acknowledged, so not held either: the plugin's cleanup DEL finds nothing.
+      ++counters_.failed;
+      allocator_.release(s.key);
+      s.response = error_response(admin::Error::UNAVAILABLE, synced.error().message);
+    }
+    latencies_[static_cast<size_t>(Request::kAllocate)].observe(std::chrono::duration<double>(now - s.started).count());
+    s.reply(std::move(s.response));
+  }
+  if (!synced) spdlog::error("ipam: {}: {} allocations refused", synced.error().message, batch.size());
+  compact_if_grown();
 }
 
 Result<std::optional<Allocation>> IpamService::release_one(const AttachmentKey& key) {
@@ -209,12 +274,7 @@ admin::Response IpamService::gc(const admin::IpamGcRequest& request) {
 
 admin::IpamReply IpamService::show() const {
   admin::IpamReply reply;
-  for (const auto& u : allocator_.usage()) {
-    auto* b = reply.add_blocks();
-    b->set_prefix(u.block.to_string());
-    b->set_capacity(u.capacity);
-    b->set_used(u.used);
-  }
+  for (const auto& u : allocator_.usage()) fill(reply.add_blocks(), u);
   for (const auto& a : allocator_.allocations()) fill(reply.add_allocations(), a);
   reply.set_journal(journal_.path());
   for (const auto& r : repairs_) reply.add_repairs(r);
@@ -253,6 +313,7 @@ size_t IpamService::apply_spool() {
 }
 
 void IpamService::compact_if_grown() {
+  if (!staged_.empty()) return;  // after the batch's fdatasync, which flush() follows with this
   if (journal_.records() > 4 * allocator_.allocations().size() + 1024) compact();
 }
 

@@ -15,18 +15,26 @@ Result<std::unique_ptr<LinkReaper>> LinkReaper::start() {
   reaper->thread_ = std::thread([r = reaper.get(), s = std::move(*sock)]() mutable {
     auto socket = std::move(s);
     for (;;) {
-      std::pair<int, std::string> job;
+      Job job;
       {
         std::unique_lock lock(r->mutex_);
         r->wake_.wait(lock, [&] { return r->stopping_ || !r->queue_.empty(); });
         if (r->queue_.empty()) return;
+        // Pods being added go first; a stop deletes at once. Each wait is bounded by the
+        // job's kMaxDelay.
+        for (;;) {
+          auto until = std::min(r->busy_until_, r->queue_.front().queued + kMaxDelay);
+          if (r->stopping_ || std::chrono::steady_clock::now() >= until) break;
+          r->wake_.wait_until(lock, until);
+        }
         job = std::move(r->queue_.front());
         r->queue_.pop_front();
       }
-      auto link = routing::link::get_link(socket, job.second);
-      if (!link || link->ifindex != job.first) continue;  // gone already, or a new one by that name
-      if (auto st = routing::link::delete_link(socket, job.second); !st && st.error().code != Errc::kNotFound) {
-        spdlog::warn("cni: deleting {}: {}", job.second, st.error().message);
+      auto link = routing::link::get_link(socket, job.name);
+      if (!link || link->ifindex != job.ifindex) continue;  // gone already, or a new one by that name
+      // By index: the same Pod added again meanwhile has a new veth under this name.
+      if (auto st = routing::link::delete_link(socket, job.ifindex); !st && st.error().code != Errc::kNotFound) {
+        spdlog::warn("cni: deleting {}: {}", job.name, st.error().message);
         continue;
       }
       ++r->deleted_;
@@ -47,9 +55,14 @@ LinkReaper::~LinkReaper() {
 void LinkReaper::delete_link(int ifindex, std::string name) {
   {
     std::lock_guard lock(mutex_);
-    queue_.emplace_back(ifindex, std::move(name));
+    queue_.push_back({ifindex, std::move(name), std::chrono::steady_clock::now()});
   }
   wake_.notify_one();
+}
+
+void LinkReaper::busy() {
+  std::lock_guard lock(mutex_);
+  busy_until_ = std::chrono::steady_clock::now() + kQuiet;
 }
 
 }  // namespace tern::ternd

@@ -3,11 +3,16 @@
 // of a DEL), which the runtime has no reason to wait for; ternd, which outlives the
 // plugin, waits instead.
 //
+// A deletion holds the kernel's rtnl lock, which every Pod's ADD needs a dozen times: while
+// ADDs arrive (busy() within kQuiet) the reaper holds off, each deletion by at most
+// kMaxDelay, so a burst of new Pods does not queue behind the teardown of old ones.
+//
 // Owns a thread and a netlink socket opened in ternd's network namespace (the node's); a
 // request is queued from the io_context thread and never blocks it.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -26,7 +31,12 @@ class LinkReaper {
   // Deletes the link `name` if it still has `ifindex`: a veth made since under the same
   // name (the same Pod added again) is left alone.
   void delete_link(int ifindex, std::string name);
+  // A Pod is being added: hold deletions off for kQuiet.
+  void busy();
   uint64_t deleted() const { return deleted_; }
+
+  static constexpr std::chrono::milliseconds kQuiet{100};
+  static constexpr std::chrono::milliseconds kMaxDelay{5000};
 
  private:
   LinkReaper() = default;
@@ -34,7 +44,13 @@ class LinkReaper {
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<std::pair<int, std::string>> queue_;
+  struct Job {
+    int ifindex;
+    std::string name;
+    std::chrono::steady_clock::time_point queued;
+  };
+  std::deque<Job> queue_;
+  std::chrono::steady_clock::time_point busy_until_{};
   bool stopping_ = false;
   std::atomic<uint64_t> deleted_ = 0;
   std::thread thread_;

@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   });
   // IPAM before the admin socket: tern-ipam's first request finds every allocation the
   // last run made (and the releases spooled meanwhile) in place.
-  auto ipam = tern::ternd::IpamService::open(*config);
+  auto ipam = tern::ternd::IpamService::open(*config, io.get_executor());
   if (!ipam) {
     spdlog::critical("ipam: {}", ipam.error().message);
     return 1;
@@ -72,11 +72,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto started = std::chrono::steady_clock::now();
-  tern::admin::AdminServer admin(io, config->admin_socket, [&](const tern::admin::Request& request) {
+  auto answer = [&](const tern::admin::Request& request) {
     tern::admin::Response response;
     auto now = std::chrono::steady_clock::now();
     switch (request.what_case()) {
-      case tern::admin::Request::kIpamAllocate: return (*ipam)->allocate(request.ipam_allocate());
       case tern::admin::Request::kIpamRelease: return (*ipam)->release(request.ipam_release());
       case tern::admin::Request::kIpamGc: return (*ipam)->gc(request.ipam_gc());
       case tern::admin::Request::kIpam:
@@ -103,11 +102,33 @@ int main(int argc, char** argv) {
         response.mutable_error()->set_message("this ternd does not know the request (a newer ternctl?)");
     }
     return response;
-  });
+  };
+  // An allocation is answered once its batch is durable; everything else at once.
+  tern::admin::AdminServer admin(io, config->admin_socket,
+                                 [&](const tern::admin::Request& request, tern::admin::AdminServer::Reply reply) {
+                                   if (request.has_ipam_allocate()) {
+                                     (*reaper)->busy();  // a Pod is being added: its ADD first
+                                     (*ipam)->allocate(request.ipam_allocate(), std::move(reply));
+                                   } else {
+                                     reply(answer(request));
+                                   }
+                                 });
   if (auto st = admin.start(); !st) {
     spdlog::critical("{}", st.error().message);
     return 1;
   }
+  // The spool fills only while ternd is down, and was applied at open; once more now the
+  // socket listens (a DEL that found it closed a moment ago), then now and then, so an
+  // ADD never scans a directory.
+  asio::steady_timer spool_timer(io);
+  std::function<void()> apply_spool = [&] {
+    (*ipam)->apply_spool();
+    spool_timer.expires_after(std::chrono::seconds(10));
+    spool_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) apply_spool();
+    });
+  };
+  apply_spool();
   std::optional<tern::http::Server> http;
   if (!config->http_listen.empty()) {
     http.emplace(io, *tern::http::parse_endpoint(config->http_listen), [&](const std::string& path) {
@@ -161,6 +182,7 @@ int main(int argc, char** argv) {
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     spdlog::info("signal {}: shutting down", sig);
     hangup.cancel();
+    spool_timer.cancel();
     if (http) http->stop();
     node.stop("ternd shutting down");
     admin.stop();

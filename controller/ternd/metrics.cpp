@@ -157,6 +157,9 @@ std::string render_ipam_metrics(const IpamService& ipam) {
   w.sample("tern_ipam_requests_total", "result=\"released\"", double(c.released));
   w.sample("tern_ipam_requests_total", "result=\"exhausted\"", double(c.exhausted));
   w.sample("tern_ipam_requests_total", "result=\"failed\"", double(c.failed));
+  w.family("tern_ipam_journal_syncs_total", "counter",
+           "fdatasyncs of the IPAM journal for allocations; allocated / syncs is the group commit's batch size.");
+  w.sample("tern_ipam_journal_syncs_total", "", double(c.syncs));
   w.family("tern_cni_ipam_request_duration_seconds", "histogram",
            "Time ternd took to answer the CNI's tern-ipam, journal write included.");
   const char* kinds[] = {"allocate", "release", "gc"};

@@ -12,6 +12,7 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
+#include <netlink/msg.h>
 #include <sys/socket.h>
 
 #include <cstdio>
@@ -148,6 +149,7 @@ Status create_veth(NlSocket& sock, const VethSpec& spec) {
     rtnl_link_set_mtu(link.get(), spec.mtu);
     rtnl_link_set_mtu(peer.get(), spec.mtu);
   }
+  if (spec.up) rtnl_link_set_flags(link.get(), IFF_UP);
   // The peer is born in its target namespace: no move, no name clash in ours.
   if (spec.peer_netns != nullptr) rtnl_link_set_ns_fd(peer.get(), spec.peer_netns->fd());
   int err = rtnl_link_add(sock.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL);
@@ -168,6 +170,15 @@ Status delete_link(NlSocket& sock, const std::string& name) {
   if (!link) return link.error();
   int err = rtnl_link_delete(sock.get(), link->get());
   if (err < 0) return nl_error("delete link " + name, err);
+  return {};
+}
+
+Status delete_link(NlSocket& sock, int ifindex) {
+  LinkPtr link(rtnl_link_alloc());
+  if (!link) return make_error(Errc::kIo, "link alloc failed");
+  rtnl_link_set_ifindex(link.get(), ifindex);
+  int err = rtnl_link_delete(sock.get(), link.get());
+  if (err < 0) return nl_error("delete link " + std::to_string(ifindex), err);
   return {};
 }
 
@@ -344,19 +355,61 @@ Status add_proxy_neighbour(NlSocket& sock, int ifindex, const IpAddress& address
   return add_neigh(sock, ifindex, address, nullptr);
 }
 
+namespace {
+
+// The FIB entry a lookup of `probe` matches (RTM_GETROUTE with RTM_F_FIB_MATCH): one round
+// trip, whatever the size of the table. nullopt when nothing matches or it is no default.
+std::optional<int> default_route_ifindex(NlSocket& sock, const IpAddress& probe) {
+  struct nl_msg* raw = nlmsg_alloc_simple(RTM_GETROUTE, 0);
+  if (raw == nullptr) return std::nullopt;
+  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(raw, nlmsg_free);
+  rtmsg rtm{};
+  rtm.rtm_family = static_cast<uint8_t>(af(probe.family()));
+  rtm.rtm_dst_len = static_cast<uint8_t>(probe.max_prefix_length());
+  rtm.rtm_flags = RTM_F_FIB_MATCH;
+  auto bytes = probe.bytes();
+  if (nlmsg_append(raw, &rtm, sizeof rtm, NLMSG_ALIGNTO) < 0 ||
+      nla_put(raw, RTA_DST, static_cast<int>(bytes.size()), bytes.data()) < 0 || nl_send_auto(sock.get(), raw) < 0) {
+    return std::nullopt;
+  }
+  struct Found {
+    std::optional<int> ifindex;
+  } found;
+  std::unique_ptr<nl_cb, void (*)(nl_cb*)> cb(nl_cb_alloc(NL_CB_DEFAULT), nl_cb_put);
+  if (!cb) return std::nullopt;
+  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM,
+            [](nl_msg* m, void* arg) -> int {
+              rtnl_route* parsed = nullptr;
+              if (rtnl_route_parse(nlmsg_hdr(m), &parsed) < 0) return NL_SKIP;
+              RoutePtr route(parsed);
+              if (nl_addr* dst = rtnl_route_get_dst(route.get()); dst && nl_addr_get_prefixlen(dst) != 0) return NL_SKIP;
+              if (rtnl_route_get_table(route.get()) != RT_TABLE_MAIN || rtnl_route_get_nnexthops(route.get()) < 1) return NL_SKIP;
+              int ifindex = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(route.get(), 0));
+              if (ifindex > 0) static_cast<Found*>(arg)->ifindex = ifindex;
+              return NL_SKIP;
+            },
+            &found);
+  // No route: the kernel answers ENETUNREACH, an error that is also the ack. Otherwise the
+  // route, then the ack (its own datagram), taken here so the socket's next request does
+  // not read it.
+  if (nl_recvmsgs(sock.get(), cb.get()) < 0) return std::nullopt;
+  if (nl_wait_for_ack(sock.get()) < 0) return std::nullopt;
+  return found.ifindex;
+}
+
+}  // namespace
+
 Result<std::optional<uint32_t>> default_route_mtu(NlSocket& sock) {
-  for (Family family : {Family::kIpv4, Family::kIpv6}) {
-    auto routes = list_routes(sock, family);
-    if (!routes) return routes.error();
-    for (const RouteEntry& r : *routes) {
-      if (r.destination.length() != 0 || r.table != RT_TABLE_MAIN || r.ifindex == 0) continue;
-      nl_cache* raw = nullptr;
-      int err = rtnl_link_alloc_cache(sock.get(), AF_UNSPEC, &raw);
-      CachePtr cache(raw);
-      if (err < 0) return nl_error("dump links", err);
-      LinkPtr link(rtnl_link_get(cache.get(), r.ifindex));
-      if (link) return std::optional<uint32_t>(rtnl_link_get_mtu(link.get()));
-    }
+  // Probes in the documentation ranges (RFC 5737, RFC 3849): only a default route covers
+  // them on a sane node, and the lookup sends nothing. Asking the kernel beats dumping a
+  // table that holds every BGP route and every Pod's host route.
+  for (const char* probe : {"192.0.2.1", "2001:db8:ffff:ffff::1"}) {
+    auto ifindex = default_route_ifindex(sock, *IpAddress::parse(probe));
+    if (!ifindex) continue;
+    rtnl_link* raw = nullptr;
+    if (rtnl_link_get_kernel(sock.get(), *ifindex, nullptr, &raw) < 0) continue;
+    LinkPtr link(raw);
+    return std::optional<uint32_t>(rtnl_link_get_mtu(link.get()));
   }
   return std::optional<uint32_t>();
 }

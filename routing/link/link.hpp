@@ -53,6 +53,7 @@ struct VethSpec {
   const NetnsFd* peer_netns = nullptr;
   uint32_t mtu = 0;                   // both ends; 0 keeps the kernel default
   std::string alias;                  // IFLA_IFALIAS on `name`; empty for none
+  bool up = false;                    // `name` created up (saves set_link_up's two round trips)
 };
 
 struct AddressEntry {
@@ -86,6 +87,9 @@ Result<LinkInfo> get_link(NlSocket& sock, const std::string& name);
 Result<std::vector<LinkInfo>> list_links(NlSocket& sock);
 Status create_veth(NlSocket& sock, const VethSpec& spec);
 Status delete_link(NlSocket& sock, const std::string& name);
+// By index: never a link made since under the same name (a name lookup and a delete by
+// name are two requests, and the name may change hands between them).
+Status delete_link(NlSocket& sock, int ifindex);
 Status set_link_up(NlSocket& sock, const std::string& name, bool up);
 Status set_link_mtu(NlSocket& sock, const std::string& name, uint32_t mtu);
 Status set_link_alias(NlSocket& sock, const std::string& name, const std::string& alias);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "controller/admin/admin_server.hpp"
@@ -115,6 +116,53 @@ TEST_F(AdminSocket, AnswersRequestsInOrderOnOneConnection) {
   auto response = client->call(Request{});  // nothing set: the handler's error
   ASSERT_TRUE(response);
   EXPECT_EQ(response->error().message(), "unknown request");
+}
+
+// A handler may answer later (ternd's IPAM after its batch's fdatasync): the reply goes
+// out when given, and the connection's next request is read only after it.
+TEST_F(AdminSocket, AnswersGivenLaterKeepTheirOrder) {
+  std::vector<AdminServer::Reply> held;
+  server_ = std::make_unique<AdminServer>(io_, path_, [&](const Request& request, AdminServer::Reply reply) {
+    if (request.has_peers()) {
+      held.push_back(std::move(reply));  // answered by the timer below
+      return;
+    }
+    Response response;
+    response.mutable_error()->set_message("at once");
+    reply(std::move(response));
+  });
+  ASSERT_TRUE(server_->start());
+  asio::steady_timer later(io_);
+  std::function<void()> answer_held = [&] {
+    later.expires_after(20ms);
+    later.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      for (auto& reply : held) {
+        Response response;
+        response.mutable_peers()->set_node_name("later");
+        reply(std::move(response));
+      }
+      held.clear();
+      answer_held();
+    });
+  };
+  answer_held();
+  work_.emplace(asio::make_work_guard(io_));
+  thread_ = std::thread([this] { io_.run(); });
+
+  auto client = Client::connect(path_, 5s);
+  ASSERT_TRUE(client) << client.error().message;
+  Request peers;
+  peers.mutable_peers();
+  ASSERT_TRUE(client->send(peers));
+  ASSERT_TRUE(client->send(Request{}));  // pipelined behind the held one
+  auto first = client->receive();
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->peers().node_name(), "later");
+  auto second = client->receive();
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->error().message(), "at once");
+  stop();  // before the timer and `held` go
 }
 
 TEST_F(AdminSocket, SocketIsRootOnly) {

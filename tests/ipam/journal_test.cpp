@@ -134,6 +134,31 @@ TEST_F(JournalTest, RoundTripAcrossReopen) {
   EXPECT_EQ(next->addresses, (std::vector{A("198.18.0.4"), A("2001:db8::4")}));
 }
 
+// Group commit: records written without a sync count as unsynced until one sync() makes
+// them all durable; they replay like appended ones.
+TEST_F(JournalTest, WrittenRecordsAreDurableAfterOneSync) {
+  {
+    auto [j, rec] = open_ok();
+    ASSERT_TRUE(j.write_allocate(Alloc(1, {A("198.18.0.1")})).ok());
+    ASSERT_TRUE(j.write_allocate(Alloc(2, {A("198.18.0.2")})).ok());
+    ASSERT_TRUE(j.append_release(K(1)).ok());
+    ASSERT_TRUE(j.write_allocate(Alloc(3, {A("198.18.0.3")})).ok());
+    EXPECT_EQ(j.unsynced(), 4u);
+    ASSERT_TRUE(j.sync().ok());
+    EXPECT_EQ(j.unsynced(), 0u);
+    ASSERT_TRUE(j.append_allocate(Alloc(4, {A("198.18.0.4")})).ok());
+    EXPECT_EQ(j.unsynced(), 0u) << "append_allocate syncs";
+    Allocation bad = Alloc(5, {A("198.18.0.5")});
+    bad.pod_name = "a\tb";
+    EXPECT_FALSE(j.write_allocate(bad).ok()) << "fields are checked as for appends";
+  }
+  auto [j, rec] = open_ok();
+  ASSERT_EQ(rec.allocations.size(), 3u);
+  EXPECT_EQ(rec.allocations[0], Alloc(2, {A("198.18.0.2")}));
+  EXPECT_EQ(rec.allocations[1], Alloc(3, {A("198.18.0.3")}));
+  EXPECT_EQ(rec.allocations[2], Alloc(4, {A("198.18.0.4")}));
+}
+
 TEST_F(JournalTest, TornLastLineIsDroppedAndReported) {
   {
     auto [j, rec] = open_ok();
@@ -360,16 +385,22 @@ TEST_F(JournalTest, SigkillNeverLosesAnAcknowledgedRecord) {
       auto opened = Journal::open(path_);
       if (!opened) ::_exit(2);
       Journal& j = opened->first;
+      // Round 1 commits in groups of 4, as ternd does under load: reported after the sync.
+      const bool grouped = round == 1;
+      std::string msg;
       for (int i = first; i < first + 30000; ++i) {  // 3 rounds stay inside 198.18.0.0/15
         // Addresses are a pure function of i, so the parent knows them.
         Allocation a = Alloc(i, {IpAddress::v4(0xC6120000u + static_cast<uint32_t>(i))});
-        if (!j.append_allocate(a).ok()) ::_exit(3);
-        std::string msg = "A " + std::to_string(i) + "\n";
+        if (!(grouped ? j.write_allocate(a) : j.append_allocate(a)).ok()) ::_exit(3);
+        msg += "A " + std::to_string(i) + "\n";
         if (i % 3 == 0) {
           if (!j.append_release(a.key).ok()) ::_exit(3);
           msg += "R " + std::to_string(i) + "\n";
         }
+        if (grouped && i % 4 != 3) continue;
+        if (grouped && !j.sync().ok()) ::_exit(3);
         if (::write(fds[1], msg.data(), msg.size()) != static_cast<ssize_t>(msg.size())) ::_exit(4);
+        msg.clear();
       }
       ::_exit(0);
     }
@@ -413,7 +444,7 @@ TEST_F(JournalTest, SigkillNeverLosesAnAcknowledgedRecord) {
       }
       next = std::max(next, i + 1);
     }
-    next += 1;  // the record in flight at the kill may have landed: never reuse its key
+    next += 4;  // the records in flight at the kill (a group) may have landed: never reuse their keys
 
     auto opened = Journal::open(path_);  // the dead child's lock is gone with it
     ASSERT_TRUE(opened.ok()) << opened.error().message;

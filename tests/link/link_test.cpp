@@ -94,6 +94,25 @@ TEST_F(LinkTest, MoveRenameUpAndMtu) {
   EXPECT_FALSE(get_link(*pod_sock, "net1")->up);
 }
 
+// VethSpec::up makes the named end up at creation and leaves the peer down; a delete by
+// index removes exactly that link, never a newer one under the same name.
+TEST_F(LinkTest, VethBornUpAndDeletedByIndex) {
+  ASSERT_TRUE(create_veth(*node_sock_, {"h4", "p4", nullptr, 0, "", true}).ok());
+  auto host = get_link(*node_sock_, "h4");
+  ASSERT_TRUE(host.ok());
+  EXPECT_TRUE(host->up);
+  EXPECT_FALSE(get_link(*node_sock_, "p4")->up);
+  int old_index = host->ifindex;
+  ASSERT_TRUE(delete_link(*node_sock_, "h4").ok());
+  ASSERT_TRUE(create_veth(*node_sock_, {"h4", "p4", nullptr, 0, ""}).ok());
+  auto stale = delete_link(*node_sock_, old_index);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, tern::Errc::kNotFound);
+  EXPECT_TRUE(get_link(*node_sock_, "h4").ok()) << "the new h4 survived a delete of the old one's index";
+  EXPECT_TRUE(delete_link(*node_sock_, get_link(*node_sock_, "h4")->ifindex).ok());
+  EXPECT_FALSE(get_link(*node_sock_, "h4").ok());
+}
+
 TEST_F(LinkTest, BadNamesAndMissingLinksAreReported) {
   auto missing = get_link(*node_sock_, "nosuch0");
   ASSERT_FALSE(missing.ok());
