@@ -1,6 +1,6 @@
 // The FIB programmer against the real kernel, in namespaces the test makes: every kind of
-// route, per-route errors, foreign routes left alone, reconcile after a crash, and 100 k
-// routes in and out. Checked with `ip -j route`.
+// route, per-route errors, foreign routes left alone, reconcile after a crash, 100 k
+// routes in and out, and the monitor (routes deleted or changed behind our back). Checked with `ip -j route`.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -342,6 +342,64 @@ TEST_P(FibTest, ReconcileLeavesTheProtocolsRoutesAtOtherMetrics) {
   EXPECT_EQ(stats->added, 1u);
   EXPECT_EQ(routes().size(), 2u) << routes();
   EXPECT_EQ(routes(true).size(), 1u) << "the Pod's /128 stays";
+}
+
+}  // namespace
+}  // namespace tern::routing
+
+namespace tern::routing {
+namespace {
+
+// Someone rewrites a route of ours in place (`ip route replace ... proto 77` at our metric:
+// another gateway, another set of paths, another type, someone's nexthop object): the
+// monitor notices, and the next commit puts back what tern wants. tern's own writes,
+// announced back on the same socket, are never taken for a change.
+TEST_P(FibTest, ARouteChangedBehindOurBackIsPutBack) {
+  Fib fib = open();
+  ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
+  fib.set(via("198.18.10.0/24", {"198.18.0.3"}));
+  ASSERT_TRUE(fib.commit().failures.empty());
+  // Written twice before the monitor is read: the first announcement is stale, not a change.
+  fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
+  fib.set(via("198.18.11.0/24", {"198.18.0.2", "198.18.0.3"}));
+  fib.set(via("2001:db8:10::/48", {"2001:db8::2"}));
+  ASSERT_TRUE(fib.commit().failures.empty());
+  auto ev = fib.read_events();
+  EXPECT_EQ(ev.repairs, 0u) << "our own writes, echoed";
+  EXPECT_EQ(fib.pending(), 0u);
+  auto before = routes();
+  auto before6 = routes(true);
+
+  auto put_back = [&](const std::string& change, const char* dst, bool v6 = false) {
+    SCOPED_TRACE(change);
+    node_->ip(change);
+    ASSERT_NE(routes(v6), v6 ? before6 : before) << "the change took: " << route(dst, v6).dump();
+    Fib::Events seen;
+    ASSERT_TRUE(watch_until(fib, seen, [&] { return seen.repairs > 0; }));
+    EXPECT_EQ(seen.repairs, 1u);
+    auto stats = fib.commit();
+    EXPECT_TRUE(stats.failures.empty());
+    EXPECT_EQ(stats.replaced, 1u);
+    EXPECT_EQ(routes(), before) << routes().dump(2);
+    EXPECT_EQ(routes(true), before6) << routes(true).dump(2);
+    // The repair, announced back, is no change: no loop.
+    EXPECT_EQ(fib.read_events().repairs, 0u);
+    EXPECT_EQ(fib.pending(), 0u);
+  };
+  put_back("route replace 198.18.10.0/24 via 198.18.0.3 proto 77", "198.18.10.0/24");
+  put_back("route replace blackhole 198.18.10.0/24 proto 77", "198.18.10.0/24");
+  put_back("route replace 198.18.11.0/24 via 198.18.0.2 proto 77", "198.18.11.0/24");
+  put_back("-6 route replace 2001:db8:10::/48 via 2001:db8::3 proto 77", "2001:db8:10::/48", true);
+  node_->ip("nexthop add id 999 via 198.18.0.3 dev eth0 proto static");
+  put_back("route replace 198.18.10.0/24 nhid 999 proto 77", "198.18.10.0/24");
+  ASSERT_EQ(nexthop(999)["gateway"], "198.18.0.3") << "someone's object is left alone";
+
+  // A route of the protocol at another metric is another route: ours is untouched.
+  node_->ip("route add 198.18.10.0/24 via 198.18.0.3 proto 77 metric 99");
+  node_->ip("route add 198.18.10.0/24 via 198.18.0.2 proto static metric 5");  // announced after it
+  Fib::Events seen;
+  ASSERT_TRUE(watch_until(fib, seen, [&] { return !seen.shadowed.empty(); }));
+  EXPECT_EQ(seen.repairs, 0u);
 }
 
 }  // namespace
