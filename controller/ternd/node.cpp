@@ -153,15 +153,20 @@ void Node::account(const routing::FibStats& stats, const char* what) {
 
 // A few thousand routes per turn of the loop: a full table goes in within seconds while
 // keepalives and UPDATEs keep flowing between the batches.
-// Someone else's changes to the kernel's routes: tern's deleted routes go back and
-// routes through off-link next hops are resolved again (rate limited); a lost event or a
-// link coming up brings a full reconcile.
+// Someone else's changes to the kernel's routes: tern's routes and nexthop objects deleted
+// or changed in place go back and routes through off-link next hops are resolved again (at
+// most one commit per 100 ms, however fast someone fights them); a lost event (ENOBUFS) or
+// a link coming up brings a full reconcile.
 void Node::watch_fib() {
   fib_events_->async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
     auto ev = fib_->read_events();
     for (const auto& s : ev.shadowed) spdlog::warn("kernel routes: {}", s);
-    if (ev.repairs) spdlog::warn("kernel routes: {} of tern's deleted by someone else; putting them back", ev.repairs);
+    if (ev.repairs) {
+      spdlog::warn("kernel routes: {} of tern's routes or nexthop objects deleted or changed by someone else; "
+                   "putting them back",
+                   ev.repairs);
+    }
     if (ev.reconcile) {
       asio::post(io_, [this] { reconcile_fib(); });
     } else if ((ev.repairs || ev.resolve) && !repair_armed_) {

@@ -73,6 +73,16 @@ bool matches(const Route& want, const Route& kernel) {
 
 }  // namespace
 
+bool Fib::changed(const Entry& e, const Route& k, uint32_t nh_id) const {
+  // Not installed, or to be written anyway: the next commit sets it right.
+  if (!e.installed || !e.fingerprint || e.fingerprint != fingerprint(e.route)) return false;
+  // At another metric it is another route (the kernel keeps both): ours is untouched.
+  if (effective_metric(k) != effective_metric(e.route)) return false;
+  if (e.nh_id) return nh_id != e.nh_id || k.type != e.route.type || k.source != e.route.source;
+  auto written = recursive_.empty() ? recursive_.end() : recursive_.find(k.prefix);  // as written
+  return nh_id || !matches(written != recursive_.end() ? written->second : e.route, k);
+}
+
 Result<Fib> Fib::open(FibOptions options) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) return io_error("netlink socket", errno);
@@ -80,6 +90,8 @@ Result<Fib> Fib::open(FibOptions options) {
   sockaddr_nl local{};
   local.nl_family = AF_NETLINK;
   if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return io_error("netlink bind", errno);
+  socklen_t len = sizeof local;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) fib.port_ = local.nl_pid;
   int one = 1;
   // Acknowledgements without a copy of the request: a million of them stay small.
   setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
@@ -100,6 +112,7 @@ Fib::Fib(int fd, FibOptions options) : fd_(fd), options_(options), nexthops_(opt
 Fib::Fib(Fib&& o) noexcept
     : fd_(std::exchange(o.fd_, -1)),
       watch_fd_(std::exchange(o.watch_fd_, -1)),
+      port_(o.port_),
       options_(o.options_),
       seq_(o.seq_),
       routes_(std::move(o.routes_)),
@@ -111,7 +124,8 @@ Fib::Fib(Fib&& o) noexcept
       nexthops_(o.nexthops_),
       recheck_(o.recheck_),
       objects_(std::move(o.objects_)),
-      by_key_(std::move(o.by_key_)) {}
+      by_key_(std::move(o.by_key_)),
+      rewrite_(std::move(o.rewrite_)) {}
 
 Fib& Fib::operator=(Fib&& o) noexcept {
   if (this != &o) {
@@ -119,6 +133,7 @@ Fib& Fib::operator=(Fib&& o) noexcept {
     if (watch_fd_ >= 0) close(watch_fd_);
     fd_ = std::exchange(o.fd_, -1);
     watch_fd_ = std::exchange(o.watch_fd_, -1);
+    port_ = o.port_;
     options_ = o.options_;
     seq_ = o.seq_;
     routes_ = std::move(o.routes_);
@@ -131,6 +146,7 @@ Fib& Fib::operator=(Fib&& o) noexcept {
     recheck_ = o.recheck_;
     objects_ = std::move(o.objects_);
     by_key_ = std::move(o.by_key_);
+    rewrite_ = std::move(o.rewrite_);
   }
   return *this;
 }
@@ -199,11 +215,21 @@ Fib::Events Fib::read_events() {
         }
         continue;
       }
+      // Our own writes, announced back to every listener with our port id: they are what
+      // we installed (a stale one, overtaken by a later write of ours, is no change
+      // either). Passing over them is what keeps a repair from answering itself.
+      bool echo = port_ && h->nlmsg_pid == port_;
+      if (h->nlmsg_type == RTM_NEWNEXTHOP) {
+        // One of our objects changed by someone: written back in place at the next commit
+        // (the routes naming it follow without a message each).
+        if (!echo) ev.repairs += object_changed(h);
+        continue;
+      }
       if (h->nlmsg_type == RTM_DELNEXTHOP) {
         // One of our objects deleted by someone: the kernel took the routes naming it
         // with it (IPv4 ones without a word), and dropped it from the groups it was in.
         auto* nhm = static_cast<nhmsg*>(NLMSG_DATA(h));
-        if (nhm->nh_protocol != options_.protocol) continue;
+        if (echo || nhm->nh_protocol != options_.protocol) continue;
         int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(nhmsg)));
         auto* a = reinterpret_cast<rtattr*>(reinterpret_cast<uint8_t*>(nhm) + NLMSG_ALIGN(sizeof(nhmsg)));
         for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
@@ -213,6 +239,28 @@ Fib::Events Fib::read_events() {
       }
       if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE) continue;
       auto* m = static_cast<rtmsg*>(NLMSG_DATA(h));
+      if (m->rtm_protocol == options_.protocol) {
+        if (echo) continue;
+        uint32_t table = 0;
+        KernelRoute k = parse_route(h, table);
+        if (!owned(m->rtm_protocol, table, k.route)) continue;  // (the CNI plugin's Pod routes)
+        uint32_t i = routes_.find(k.route.prefix);
+        if (i == Table::kNone || !routes_[i].wanted) continue;
+        if (h->nlmsg_type == RTM_DELROUTE) {
+          // Ours and wanted, and deleted by someone (or flushed with its link): queued to
+          // go back.
+          forget(i);
+          dirty_.push_back(i);
+          ++ev.repairs;
+        } else if (changed(routes_[i], k.route, k.nh_id)) {
+          // Ours and changed in place by someone (`ip route replace ... proto <ours>`):
+          // replaced with what we want at the next commit.
+          routes_[i].fingerprint = 0;
+          dirty_.push_back(i);
+          ++ev.repairs;
+        }
+        continue;
+      }
       std::optional<IpAddress> dst;
       uint32_t table = m->rtm_table;
       int len = static_cast<int>(RTM_PAYLOAD(h));
@@ -220,7 +268,7 @@ Fib::Events Fib::read_events() {
         if (a->rta_type == RTA_DST) dst = address_from(a);
         if (a->rta_type == RTA_TABLE) table = *static_cast<uint32_t*>(RTA_DATA(a));
       }
-      if (m->rtm_protocol != options_.protocol && !recheck_) {
+      if (!recheck_) {
         // Objects whose gateway was resolved get another look-up (commit replaces those
         // whose way changed: their routes follow without a message each).
         for (const auto& [id, o] : objects_) {
@@ -231,7 +279,7 @@ Fib::Events Fib::read_events() {
           }
         }
       }
-      if (m->rtm_protocol != options_.protocol && (!recursive_.empty() || !failed_.empty())) {
+      if (!recursive_.empty() || !failed_.empty()) {
         // Another route changed: what was resolved through routes, or could not be
         // written, gets another look.
         for (const auto& [p, r] : recursive_) {
@@ -248,17 +296,7 @@ Fib::Events Fib::read_events() {
       if (table != options_.table) continue;
       IpAddress base = dst ? *dst : (m->rtm_family == AF_INET ? IpAddress::v4(0u) : *IpAddress::parse("::"));
       Prefix prefix(base, m->rtm_dst_len);
-      bool wanted = desired(prefix) != nullptr;
-      if (m->rtm_protocol == options_.protocol) {
-        if (!wanted) continue;
-        // Ours and wanted, and deleted by someone (or flushed with its link): queued to
-        // go back. A route of ours changed in place is put right by the next reconcile.
-        if (h->nlmsg_type == RTM_DELROUTE) {
-          forget(prefix);
-          mark(prefix);
-          ++ev.repairs;
-        }
-      } else if (h->nlmsg_type == RTM_NEWROUTE && wanted) {
+      if (h->nlmsg_type == RTM_NEWROUTE && desired(prefix)) {
         // Someone else's route for exactly one of our prefixes: the lower metric wins in
         // the kernel, so ours may not be the one forwarding. (More specific routes inside
         // ours are normal: a Pod's /32 inside the node's block.)
@@ -398,6 +436,7 @@ FibStats Fib::commit(size_t limit) {
   }
   if (!std::is_sorted(todo.begin(), todo.end())) std::sort(todo.begin(), todo.end());
   todo.erase(std::unique(todo.begin(), todo.end()), todo.end());
+  if (!rewrite_.empty()) rewrite(stats);
   if (recheck_) recheck(stats);
 
   std::vector<FibFailure> unresolved;
@@ -661,6 +700,60 @@ Status Fib::dump_each(nlmsghdr& request, const char* what, const std::function<v
   }
 }
 
+Fib::KernelRoute Fib::parse_route(const nlmsghdr* h, uint32_t& table) {
+  auto* m = static_cast<const rtmsg*>(NLMSG_DATA(h));
+  table = m->rtm_table;
+  KernelRoute k;
+  Route& r = k.route;
+  r.type = m->rtm_type == RTN_BLACKHOLE     ? RouteType::kBlackhole
+           : m->rtm_type == RTN_UNREACHABLE ? RouteType::kUnreachable
+                                            : RouteType::kUnicast;
+  std::optional<IpAddress> dst;
+  NextHop single;
+  single.onlink = m->rtm_flags & RTNH_F_ONLINK;
+  bool has_single = false;
+  int len = static_cast<int>(RTM_PAYLOAD(h));
+  for (auto* a = RTM_RTA(m); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    switch (a->rta_type) {
+      case RTA_TABLE: table = netlink::u32_from(a); break;
+      case RTA_DST: dst = address_from(a); break;
+      case RTA_PRIORITY: r.metric = netlink::u32_from(a); break;
+      case RTA_PREFSRC: r.source = address_from(a); break;
+      case RTA_NH_ID: k.nh_id = netlink::u32_from(a); break;
+      case RTA_GATEWAY: single.gateway = address_from(a), has_single = true; break;
+      case RTA_OIF: single.ifindex = static_cast<int>(netlink::u32_from(a)), has_single = true; break;
+      case RTA_MULTIPATH: {
+        auto* nh = static_cast<rtnexthop*>(RTA_DATA(a));
+        int left = static_cast<int>(RTA_PAYLOAD(a));
+        while (RTNH_OK(nh, left)) {
+          NextHop hop;
+          hop.ifindex = nh->rtnh_ifindex;
+          hop.weight = static_cast<uint8_t>(nh->rtnh_hops + 1);
+          hop.onlink = nh->rtnh_flags & RTNH_F_ONLINK;
+          int alen = nh->rtnh_len - static_cast<int>(sizeof(*nh));
+          for (auto* na = RTNH_DATA(nh); RTA_OK(na, alen); na = RTA_NEXT(na, alen)) {
+            if (na->rta_type == RTA_GATEWAY) hop.gateway = address_from(na);
+          }
+          r.next_hops.push_back(hop);
+          left -= NLMSG_ALIGN(nh->rtnh_len);
+          nh = RTNH_NEXT(nh);
+        }
+        break;
+      }
+      default: break;
+    }
+  }
+  IpAddress base = dst ? *dst : (m->rtm_family == AF_INET ? IpAddress::v4(0u) : *IpAddress::parse("::"));
+  r.prefix = Prefix(base, m->rtm_dst_len);
+  if (r.type == RouteType::kUnicast && r.next_hops.empty() && has_single) r.next_hops.push_back(single);
+  return k;
+}
+
+bool Fib::owned(uint8_t protocol, uint32_t table, const Route& r) const {
+  return protocol == options_.protocol && table == options_.table &&
+         (!options_.metric || effective_metric(r) == *options_.metric);
+}
+
 Result<std::vector<Fib::KernelRoute>> Fib::dump(std::vector<uint32_t>& pins) {
   std::vector<KernelRoute> out;
   for (uint8_t family : {AF_INET, AF_INET6}) {
@@ -673,57 +766,13 @@ Result<std::vector<Fib::KernelRoute>> Fib::dump(std::vector<uint32_t>& pins) {
     req.m.rtm_family = family;
     auto done = dump_each(req.h, "netlink route dump", [&](const nlmsghdr* h) {
       if (h->nlmsg_type != RTM_NEWROUTE) return;
-      auto* m = static_cast<const rtmsg*>(NLMSG_DATA(h));
-      uint32_t table = m->rtm_table;
-      KernelRoute k;
-      Route& r = k.route;
-      r.type = m->rtm_type == RTN_BLACKHOLE     ? RouteType::kBlackhole
-               : m->rtm_type == RTN_UNREACHABLE ? RouteType::kUnreachable
-                                                : RouteType::kUnicast;
-      std::optional<IpAddress> dst;
-      NextHop single;
-      single.onlink = m->rtm_flags & RTNH_F_ONLINK;
-      bool has_single = false;
-      int len = static_cast<int>(RTM_PAYLOAD(h));
-      for (auto* a = RTM_RTA(m); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-        switch (a->rta_type) {
-          case RTA_TABLE: table = netlink::u32_from(a); break;
-          case RTA_DST: dst = address_from(a); break;
-          case RTA_PRIORITY: r.metric = netlink::u32_from(a); break;
-          case RTA_PREFSRC: r.source = address_from(a); break;
-          case RTA_NH_ID: k.nh_id = netlink::u32_from(a); break;
-          case RTA_GATEWAY: single.gateway = address_from(a), has_single = true; break;
-          case RTA_OIF: single.ifindex = static_cast<int>(netlink::u32_from(a)), has_single = true; break;
-          case RTA_MULTIPATH: {
-            auto* nh = static_cast<rtnexthop*>(RTA_DATA(a));
-            int left = static_cast<int>(RTA_PAYLOAD(a));
-            while (RTNH_OK(nh, left)) {
-              NextHop hop;
-              hop.ifindex = nh->rtnh_ifindex;
-              hop.weight = static_cast<uint8_t>(nh->rtnh_hops + 1);
-              hop.onlink = nh->rtnh_flags & RTNH_F_ONLINK;
-              int alen = nh->rtnh_len - static_cast<int>(sizeof(*nh));
-              for (auto* na = RTNH_DATA(nh); RTA_OK(na, alen); na = RTA_NEXT(na, alen)) {
-                if (na->rta_type == RTA_GATEWAY) hop.gateway = address_from(na);
-              }
-              r.next_hops.push_back(hop);
-              left -= NLMSG_ALIGN(nh->rtnh_len);
-              nh = RTNH_NEXT(nh);
-            }
-            break;
-          }
-          default: break;
-        }
-      }
-      IpAddress base = dst ? *dst : (family == AF_INET ? IpAddress::v4(0u) : *IpAddress::parse("::"));
-      r.prefix = Prefix(base, m->rtm_dst_len);
+      uint32_t table = 0;
+      KernelRoute k = parse_route(h, table);
       // Whoever else names one of our objects keeps it alive.
-      if (m->rtm_protocol != options_.protocol || table != options_.table ||
-          (options_.metric && effective_metric(r) != *options_.metric)) {
+      if (!owned(static_cast<const rtmsg*>(NLMSG_DATA(h))->rtm_protocol, table, k.route)) {
         if (k.nh_id) pins.push_back(k.nh_id);
         return;
       }
-      if (r.type == RouteType::kUnicast && r.next_hops.empty() && has_single) r.next_hops.push_back(single);
       out.push_back(std::move(k));
     });
     if (!done) return done.error();
@@ -732,7 +781,9 @@ Result<std::vector<Fib::KernelRoute>> Fib::dump(std::vector<uint32_t>& pins) {
 }
 
 Result<FibStats> Fib::reconcile() {
-  // The objects first: the routes are matched against them.
+  // The objects first: the routes are matched against them. (What the monitor queued to
+  // write back is found here again.)
+  rewrite_.clear();
   if (auto synced = sync_objects(); !synced) return synced.error();
   std::vector<uint32_t> pins;
   auto kernel = dump(pins);

@@ -108,7 +108,7 @@ class Fib {
   // two hops away) is resolved through the kernel's own route to it, and the route is
   // written via that route's gateway; when routes change, it is resolved again.
   FibStats commit(size_t limit = SIZE_MAX);
-  size_t pending() const { return dirty_.size() + (recheck_ ? 1 : 0); }
+  size_t pending() const { return dirty_.size() + rewrite_.size() + (recheck_ ? 1 : 0); }
   // Dumps tern's routes from the kernel and makes them exactly the desired set.
   Result<FibStats> reconcile();
 
@@ -116,15 +116,19 @@ class Fib {
   // subscribed to them, whose descriptor the caller watches in its event loop.
   Result<int> watch();
   struct Events {
-    size_t repairs = 0;     // routes of ours deleted by someone else (or with a nexthop
-                            // object of ours deleted under them), queued again
+    size_t repairs = 0;     // routes of ours deleted or changed in place by someone else
+                            // (or with a nexthop object of ours deleted under them), and
+                            // objects of ours changed by someone: queued to be written again
     size_t resolve = 0;     // routes with a next hop off-link (or not reachable yet), queued
                             // to be resolved again because another route changed
     bool reconcile = false;  // events were lost (ENOBUFS), or a link came up
     std::vector<std::string> shadowed;  // foreign routes covering one of ours, for the log
   };
   // Reads what events there are without blocking. Repairs are only queued: commit()
-  // writes them (the caller rate-limits).
+  // writes them (the caller rate-limits). A route or object of ours counts as changed when
+  // the kernel's announcement differs from what this Fib installed; the announcements of
+  // its own writes (which carry its socket's port id) are passed over, so a repair never
+  // answers itself.
   Events read_events();
 
   // The desired routes, by prefix; one of them (nullptr when it is not wanted). Valid until
@@ -143,6 +147,11 @@ class Fib {
     Route route;
     uint32_t nh_id = 0;
   };
+  // An RTM_NEWROUTE/RTM_DELROUTE as a route, and the table it is in.
+  static KernelRoute parse_route(const nlmsghdr* h, uint32_t& table);
+  // Whether a route the kernel announces or dumps is one the FIB owns (protocol, table,
+  // metric).
+  bool owned(uint8_t protocol, uint32_t table, const Route& r) const;
   // Routes of ours; `pins` gets the nexthop objects that routes not ours name.
   Result<std::vector<KernelRoute>> dump(std::vector<uint32_t>& pins);
   // Sends a dump request and hands each answer to `each` until NLMSG_DONE.
@@ -243,6 +252,17 @@ class Fib {
   Status sync_objects();
   // An object of ours deleted by someone: its routes (gone with it) queued again.
   size_t object_gone(uint32_t id);
+  // An RTM_NEWNEXTHOP: the object and its id (0: none).
+  static uint32_t parse_object(const nlmsghdr* h, NhObject& o);
+  // Whether the kernel's object `k` is `o` as we wrote it.
+  static bool same_object(const NhObject& k, const NhObject& o);
+  // An object of ours announced by someone else (RTM_NEWNEXTHOP): queued to be written
+  // back in place (rewrite_) when it is not as we wrote it. 1 when queued.
+  size_t object_changed(const nlmsghdr* h);
+  // The objects in rewrite_ replaced in place as written: the routes naming them follow.
+  void rewrite(FibStats& stats);
+  // A route of ours announced by someone else: whether it is not what `e` says is installed.
+  bool changed(const Entry& e, const Route& kernel, uint32_t nh_id) const;
   void installed_as(Entry& e, uint64_t fingerprint, uint32_t nh_id);
   // The kernel no longer has it; the entry goes unless the route is still wanted.
   void forget(uint32_t entry);
@@ -250,6 +270,7 @@ class Fib {
 
   int fd_ = -1;
   int watch_fd_ = -1;
+  uint32_t port_ = 0;  // fd_'s netlink port id: the kernel's announcements of our writes carry it
   FibOptions options_;
   uint32_t seq_ = 1;
   Table routes_;
@@ -270,6 +291,7 @@ class Fib {
   bool recheck_ = false;    // another route changed: resolved objects to look up again
   std::unordered_map<uint32_t, NhObject> objects_;
   std::map<NhKey, uint32_t, NhKeyLess> by_key_;
+  std::vector<uint32_t> rewrite_;  // objects of ours someone changed: written back at the next commit
 };
 
 }  // namespace tern::routing

@@ -40,6 +40,11 @@ bool refused(int err) { return err == EOPNOTSUPP || err == EINVAL; }
 
 }  // namespace
 
+bool Fib::same_object(const NhObject& k, const NhObject& o) {
+  return k.group == o.group && (o.group ? sorted(k.members) == sorted(o.members)
+                                        : k.family == o.family && same_way(k.written, o.written));
+}
+
 bool Fib::NhKeyLess::operator()(const NhKey& a, const NhKey& b) const {
   if (a.family != b.family) return a.family < b.family;
   return std::lexicographical_compare(a.hops.begin(), a.hops.end(), b.hops.begin(), b.hops.end(), hop_less);
@@ -416,31 +421,9 @@ Status Fib::sync_objects() {
   std::unordered_map<uint32_t, NhObject> seen;
   auto dumped = dump_each(req.h, "netlink nexthop dump", [&](const nlmsghdr* h) {
     if (h->nlmsg_type != RTM_NEWNEXTHOP) return;
-    auto* m = static_cast<const nhmsg*>(NLMSG_DATA(h));
-    if (m->nh_protocol != options_.protocol) return;  // only ever ours
+    if (static_cast<const nhmsg*>(NLMSG_DATA(h))->nh_protocol != options_.protocol) return;  // only ever ours
     NhObject o;
-    o.family = m->nh_family;
-    o.written.onlink = m->nh_flags & RTNH_F_ONLINK;
-    uint32_t id = 0;
-    int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(nhmsg)));
-    auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const uint8_t*>(m) + NLMSG_ALIGN(sizeof(nhmsg)));
-    for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-      switch (a->rta_type) {
-        case NHA_ID: id = netlink::u32_from(a); break;
-        case NHA_GATEWAY: o.written.gateway = netlink::address_from(a); break;
-        case NHA_OIF: o.written.ifindex = static_cast<int>(netlink::u32_from(a)); break;
-        case NHA_GROUP: {
-          o.group = true;
-          auto* g = static_cast<const nexthop_grp*>(RTA_DATA(a));
-          for (size_t i = 0; i < RTA_PAYLOAD(a) / sizeof(nexthop_grp); ++i) {
-            o.members.emplace_back(g[i].id, static_cast<uint8_t>(g[i].weight + 1));
-          }
-          break;
-        }
-        default: break;
-      }
-    }
-    if (id) seen.emplace(id, std::move(o));
+    if (uint32_t id = parse_object(h, o)) seen.emplace(id, std::move(o));
   });
   if (!dumped) {
     if (dumped.error().sys_errno != EOPNOTSUPP) return dumped.error();
@@ -455,9 +438,7 @@ Status Fib::sync_objects() {
   for (auto it = objects_.begin(); it != objects_.end();) {
     auto k = seen.find(it->first);
     const NhObject& o = it->second;
-    bool same = k != seen.end() && k->second.group == o.group &&
-                (o.group ? sorted(k->second.members) == sorted(o.members)
-                         : k->second.family == o.family && same_way(k->second.written, o.written));
+    bool same = k != seen.end() && same_object(k->second, o);
     if (same) {
       seen.erase(k);
       ++it;
@@ -472,6 +453,68 @@ Status Fib::sync_objects() {
     for (const auto& [member, w] : o.members) ref(member);
   }
   return {};
+}
+
+uint32_t Fib::parse_object(const nlmsghdr* h, NhObject& o) {
+  auto* m = static_cast<const nhmsg*>(NLMSG_DATA(h));
+  o.family = m->nh_family;
+  o.written.onlink = m->nh_flags & RTNH_F_ONLINK;
+  uint32_t id = 0;
+  int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(nhmsg)));
+  auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const uint8_t*>(m) + NLMSG_ALIGN(sizeof(nhmsg)));
+  for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    switch (a->rta_type) {
+      case NHA_ID: id = netlink::u32_from(a); break;
+      case NHA_GATEWAY: o.written.gateway = netlink::address_from(a); break;
+      case NHA_OIF: o.written.ifindex = static_cast<int>(netlink::u32_from(a)); break;
+      case NHA_GROUP: {
+        o.group = true;
+        auto* g = static_cast<const nexthop_grp*>(RTA_DATA(a));
+        for (size_t i = 0; i < RTA_PAYLOAD(a) / sizeof(nexthop_grp); ++i) {
+          o.members.emplace_back(g[i].id, static_cast<uint8_t>(g[i].weight + 1));
+        }
+        break;
+      }
+      default: break;  // NHA_BLACKHOLE: no gateway, no link, unlike any of ours
+    }
+  }
+  return id;
+}
+
+size_t Fib::object_changed(const nlmsghdr* h) {
+  if (static_cast<const nhmsg*>(NLMSG_DATA(h))->nh_protocol != options_.protocol) return 0;
+  NhObject now;
+  auto o = objects_.find(parse_object(h, now));
+  // Not ours (or not known yet: a reconcile adopts it), or still as we wrote it.
+  if (o == objects_.end() || o->second.key.hops.empty() || same_object(now, o->second)) return 0;
+  // A group that lost a member deleted by someone is made whole by object_gone()'s repairs.
+  for (const auto& [member, w] : o->second.members) {
+    if (!member) return 0;
+  }
+  if (std::find(rewrite_.begin(), rewrite_.end(), o->first) != rewrite_.end()) return 0;
+  rewrite_.push_back(o->first);
+  return 1;
+}
+
+void Fib::rewrite(FibStats& stats) {
+  std::vector<uint8_t> buf;
+  std::vector<size_t> at;
+  std::vector<uint32_t> ids;
+  for (uint32_t id : rewrite_) {
+    auto o = objects_.find(id);
+    if (o == objects_.end() || o->second.key.hops.empty()) continue;  // gone or forgotten since
+    bool whole = true;
+    for (const auto& [member, w] : o->second.members) whole &= member != 0;
+    if (!whole) continue;
+    nh_message(id, o->second, buf, at);  // NLM_F_REPLACE under its id, as written
+    ids.push_back(id);
+  }
+  rewrite_.clear();
+  if (ids.empty()) return;
+  auto answers = nh_exchange(buf, at);
+  for (const auto& a : answers) {
+    if (!a.error) ++stats.objects_replaced;  // (a failure waits for the next reconcile)
+  }
 }
 
 size_t Fib::object_gone(uint32_t id) {

@@ -171,6 +171,22 @@ TEST_F(Cluster, ASilentNodesRoutesAreGoneEverywhereWithinTheHoldTime) {
   EXPECT_TRUE(wait_until([&] { return routes_complete(); }, 30s, 200ms)) << "node-3 came back";
 }
 
+// Someone rewrites one of ternd's routes in place (a blackhole at its protocol and metric,
+// as `ip route replace` does): ternd's monitor notices and puts the route back, through the
+// same rate-limited commit as a deleted one.
+TEST_F(Cluster, ARouteChangedBehindTerndsBackIsPutBack) {
+  ASSERT_TRUE(wait_until([&] { return routes_complete(); }, 20s, 200ms));
+  auto was = kernel_route(1, block(2));
+  ASSERT_EQ(was.value("protocol", ""), "77") << was;
+  std::string metric = was.contains("metric") ? " metric " + std::to_string(was["metric"].get<int>()) : "";
+  node(1).ip("route replace blackhole " + block(2) + " proto 77" + metric);
+  EXPECT_TRUE(wait_until([&] { return ternd(1).log().find("changed by someone else") != std::string::npos; }, 10s, 100ms))
+      << ternd(1).log();
+  EXPECT_TRUE(wait_until([&] { return kernel_route(1, block(2)).value("gateway", "") == tor_ip(1); }, 10s, 100ms))
+      << kernel_route(1, block(2));
+  EXPECT_EQ(kernel_route(1, block(2)).value("protocol", ""), "77");
+}
+
 // SIGHUP with a peer added on node-1: the new session starts, and the top-of-rack's
 // session to node-1 is not reset (FRR's uptime keeps counting, one connection ever).
 TEST_F(Cluster, AReloadAddingAPeerResetsNoOtherSession) {

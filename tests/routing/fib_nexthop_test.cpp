@@ -1,7 +1,7 @@
 // The FIB's kernel nexthop objects against the real kernel, in namespaces the test makes:
 // routes sharing one object, an ECMP group changed in place, nothing of ours left once
-// the routes are gone, reconcile after a crash, an object deleted behind our back, and
-// next hops inline when objects are turned off. Checked with `ip -j route/nexthop`.
+// the routes are gone, reconcile after a crash, an object deleted or changed behind our
+// back, and next hops inline when objects are turned off. Checked with `ip -j route/nexthop`.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -265,6 +265,68 @@ TEST_F(FibObjects, WhatTheKernelRefusesAsAnObjectGoesInline) {
   EXPECT_FALSE(route("198.18.10.0/24").contains("nhid")) << route("198.18.10.0/24").dump();
   EXPECT_TRUE(route("198.18.11.0/24").contains("nhid"));
   EXPECT_TRUE(fib.uses_nexthop_objects()) << "one refusal does not turn them off";
+}
+
+}  // namespace
+}  // namespace tern::routing
+
+namespace tern::routing {
+namespace {
+
+// Someone rewrites one of our objects (`ip nexthop replace id N ... proto 77`): the monitor
+// notices, and the next commit writes it back in place under its id, so every route naming
+// it follows without a message each. tern's own writes, announced back, are no change.
+TEST_F(FibObjects, AnObjectChangedBehindOurBackIsWrittenBack) {
+  Fib fib = open();
+  ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
+  fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
+  fib.set(via("198.18.11.0/24", {"198.18.0.2"}));
+  fib.set(via("198.18.12.0/24", {"198.18.0.2", "198.18.0.3"}));
+  ASSERT_TRUE(fib.commit().failures.empty());
+  EXPECT_EQ(fib.read_events().repairs, 0u) << "our own writes, echoed";
+  int id = route("198.18.10.0/24")["nhid"];
+  int group = route("198.18.12.0/24")["nhid"];
+  auto objects = nexthops();
+  auto before = routes();
+
+  node_->ip("nexthop replace id " + std::to_string(id) + " via 198.18.0.3 dev eth0 proto 77");
+  ASSERT_EQ(nexthop(id)["gateway"], "198.18.0.3");
+  Fib::Events ev;
+  ASSERT_TRUE(watch_until(fib, ev, [&] { return ev.repairs > 0; }));
+  EXPECT_EQ(ev.repairs, 1u);
+  auto stats = fib.commit();
+  EXPECT_TRUE(stats.failures.empty());
+  EXPECT_EQ(stats.objects_replaced, 1u);
+  EXPECT_EQ(stats.objects_added + stats.added + stats.replaced, 0u) << "the routes follow their object";
+  EXPECT_EQ(nexthops(), objects) << nexthops().dump(2);
+  EXPECT_EQ(routes(), before) << routes().dump(2);
+  EXPECT_EQ(fib.read_events().repairs, 0u) << "the repair, echoed: no loop";
+  EXPECT_EQ(fib.pending(), 0u);
+
+  // A group's weights changed: written back whole.
+  std::string members;
+  auto was = nexthop(group);
+  for (const auto& m : was["group"]) {
+    members += (members.empty() ? "" : "/") + std::to_string(m["id"].get<int>()) + ",5";
+  }
+  node_->ip("nexthop replace id " + std::to_string(group) + " group " + members + " proto 77");
+  ASSERT_NE(nexthops(), objects);
+  ev = {};
+  ASSERT_TRUE(watch_until(fib, ev, [&] { return ev.repairs > 0; }));
+  stats = fib.commit();
+  EXPECT_TRUE(stats.failures.empty());
+  EXPECT_EQ(stats.objects_replaced, 1u);
+  EXPECT_EQ(nexthops(), objects) << nexthops().dump(2);
+  EXPECT_EQ(routes(), before) << routes().dump(2);
+
+  // Someone else's object is not ours to put right, whatever it looks like.
+  node_->ip("nexthop add id 999 via 198.18.0.3 dev eth0 proto static");
+  node_->ip("nexthop replace id 999 via 198.18.0.2 dev eth0 proto static");
+  node_->ip("route add 198.18.10.0/24 via 198.18.0.2 proto static metric 5");  // announced after them
+  ev = {};
+  ASSERT_TRUE(watch_until(fib, ev, [&] { return !ev.shadowed.empty(); }));
+  EXPECT_EQ(ev.repairs, 0u);
+  EXPECT_EQ(fib.pending(), 1u) << "only the look-up of resolved objects the new route asks for";
 }
 
 }  // namespace

@@ -1,8 +1,13 @@
 // The FIB programmer against the real kernel, in namespaces the test makes: every kind of
-// route, per-route errors, foreign routes left alone, reconcile after a crash, and 100 k
-// routes in and out. Checked with `ip -j route`.
+// route, per-route errors, foreign routes left alone, reconcile after a crash, 100 k
+// routes in and out, and the monitor (routes deleted or changed behind our back, a monitor
+// that overflows). Checked with `ip -j route`.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -342,6 +347,121 @@ TEST_P(FibTest, ReconcileLeavesTheProtocolsRoutesAtOtherMetrics) {
   EXPECT_EQ(stats->added, 1u);
   EXPECT_EQ(routes().size(), 2u) << routes();
   EXPECT_EQ(routes(true).size(), 1u) << "the Pod's /128 stays";
+}
+
+}  // namespace
+}  // namespace tern::routing
+
+namespace tern::routing {
+namespace {
+
+// Someone rewrites a route of ours in place (`ip route replace ... proto 77` at our metric:
+// another gateway, another set of paths, another type, someone's nexthop object): the
+// monitor notices, and the next commit puts back what tern wants. tern's own writes,
+// announced back on the same socket, are never taken for a change.
+TEST_P(FibTest, ARouteChangedBehindOurBackIsPutBack) {
+  Fib fib = open();
+  ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
+  fib.set(via("198.18.10.0/24", {"198.18.0.3"}));
+  ASSERT_TRUE(fib.commit().failures.empty());
+  // Written twice before the monitor is read: the first announcement is stale, not a change.
+  fib.set(via("198.18.10.0/24", {"198.18.0.2"}));
+  fib.set(via("198.18.11.0/24", {"198.18.0.2", "198.18.0.3"}));
+  fib.set(via("2001:db8:10::/48", {"2001:db8::2"}));
+  ASSERT_TRUE(fib.commit().failures.empty());
+  auto ev = fib.read_events();
+  EXPECT_EQ(ev.repairs, 0u) << "our own writes, echoed";
+  EXPECT_EQ(fib.pending(), 0u);
+  auto before = routes();
+  auto before6 = routes(true);
+
+  auto put_back = [&](const std::string& change, const char* dst, bool v6 = false) {
+    SCOPED_TRACE(change);
+    node_->ip(change);
+    ASSERT_NE(routes(v6), v6 ? before6 : before) << "the change took: " << route(dst, v6).dump();
+    Fib::Events seen;
+    ASSERT_TRUE(watch_until(fib, seen, [&] { return seen.repairs > 0; }));
+    EXPECT_EQ(seen.repairs, 1u);
+    auto stats = fib.commit();
+    EXPECT_TRUE(stats.failures.empty());
+    EXPECT_EQ(stats.replaced, 1u);
+    EXPECT_EQ(routes(), before) << routes().dump(2);
+    EXPECT_EQ(routes(true), before6) << routes(true).dump(2);
+    // The repair, announced back, is no change: no loop.
+    EXPECT_EQ(fib.read_events().repairs, 0u);
+    EXPECT_EQ(fib.pending(), 0u);
+  };
+  put_back("route replace 198.18.10.0/24 via 198.18.0.3 proto 77", "198.18.10.0/24");
+  put_back("route replace blackhole 198.18.10.0/24 proto 77", "198.18.10.0/24");
+  put_back("route replace 198.18.11.0/24 via 198.18.0.2 proto 77", "198.18.11.0/24");
+  put_back("-6 route replace 2001:db8:10::/48 via 2001:db8::3 proto 77", "2001:db8:10::/48", true);
+  node_->ip("nexthop add id 999 via 198.18.0.3 dev eth0 proto static");
+  put_back("route replace 198.18.10.0/24 nhid 999 proto 77", "198.18.10.0/24");
+  ASSERT_EQ(nexthop(999)["gateway"], "198.18.0.3") << "someone's object is left alone";
+
+  // A route of the protocol at another metric is another route: ours is untouched.
+  node_->ip("route add 198.18.10.0/24 via 198.18.0.3 proto 77 metric 99");
+  node_->ip("route add 198.18.10.0/24 via 198.18.0.2 proto static metric 5");  // announced after it
+  Fib::Events seen;
+  ASSERT_TRUE(watch_until(fib, seen, [&] { return !seen.shadowed.empty(); }));
+  EXPECT_EQ(seen.repairs, 0u);
+}
+
+// A monitor that cannot keep up (its socket's buffer full: the kernel drops what does not
+// fit and says ENOBUFS) asks for a reconcile, and the reconcile puts back what was changed
+// meanwhile, its events lost with the rest. The buffer is shrunk to the kernel's minimum
+// here so that a few thousand routes overflow it.
+TEST_P(FibTest, AMonitorThatOverflowsAsksForAReconcile) {
+  Fib fib = open();
+  int fd = testing::in_netns(*node_, [&] {
+    auto watching = fib.watch();
+    return watching ? watching.value() : -1;
+  });
+  ASSERT_GE(fd, 0);
+  for (auto p : {"198.18.10.0/24", "198.18.11.0/24", "198.18.12.0/24"}) fib.set(via(p, {"198.18.0.2"}));
+  ASSERT_TRUE(fib.commit().failures.empty());
+  fib.read_events();
+  auto before = routes();
+  int small = 1;  // the kernel's minimum
+  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+
+  // A flood of someone else's routes, nobody reading, and in the middle of it one route
+  // of ours deleted and another changed in place.
+  constexpr int kFlood = 4000;
+  std::string batch;
+  for (int i = 0; i < kFlood; ++i) {
+    if (i == kFlood / 2) {
+      batch += "route del 198.18.10.0/24 proto 77\n";
+      batch += "route replace 198.18.11.0/24 via 198.18.0.3 proto 77\n";
+    }
+    batch += "route add 198.19." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+             "/32 via 198.18.0.2 proto 4\n";  // static, by number: iproute2 6.1's -batch
+                                                // keeps "77" for a name after a line with it
+  }
+  std::string file = "/tmp/" + testing::run_prefix() + "fib-flood.batch";
+  {
+    std::ofstream out(file);
+    out << batch;
+  }
+  auto flooded = testing::run({"ip", "-n", node_->name(), "-batch", file});
+  std::remove(file.c_str());
+  ASSERT_EQ(flooded.exit_code, 0) << flooded.err;
+  ASSERT_TRUE(route("198.18.10.0/24").empty());
+  ASSERT_EQ(routes(false, "static").size(), size_t{kFlood}) << flooded.out << flooded.err;
+
+  auto ev = fib.read_events();
+  EXPECT_TRUE(ev.reconcile) << "events were lost";
+  auto stats = fib.reconcile();
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_TRUE(stats->failures.empty());
+  EXPECT_EQ(stats->added, 1u) << "the deleted one";
+  EXPECT_EQ(stats->replaced, 1u) << "the changed one";
+  EXPECT_EQ(routes(), before) << routes().dump(2);
+  EXPECT_EQ(routes(false, "static").size(), size_t{kFlood}) << "someone else's routes are never touched";
+  stats = fib.reconcile();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->kept, 3u);
+  EXPECT_EQ(stats->added + stats->replaced + stats->removed, 0u);
 }
 
 }  // namespace
