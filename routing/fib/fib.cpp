@@ -802,7 +802,9 @@ Result<FibStats> Fib::reconcile() {
   dirty_.clear();
   FibStats stats;
   NhPlan plan;
-  for (auto& [r, nh_id] : *kernel) {
+  for (auto& found : *kernel) {
+    const Route& r = found.route;  // (clang 14 captures no structured binding)
+    uint32_t nh_id = found.nh_id;
     uint32_t i = routes_.add(r.prefix, [&] {
                           Entry fresh;
                           fresh.route.prefix = r.prefix;
