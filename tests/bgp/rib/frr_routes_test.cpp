@@ -117,7 +117,9 @@ TEST_F(FrrRoutes, EbgpBothWaysWithDefaultDenyImport) {
   // Deleted behind ternd's back: it comes back.
   node_->ip("route del 198.18.200.0/24 proto 77");
   EXPECT_TRUE(wait_until([&] { return !kernel_route("198.18.200.0/24").empty(); }, 5s, 50ms)) << ternd_->log();
-  EXPECT_NE(ternd_->log().find("1 of tern's deleted by someone else; putting them back"), std::string::npos);
+  EXPECT_NE(ternd_->log().find("1 of tern's routes or nexthop objects deleted or changed by someone else; "
+                               "putting them back"),
+            std::string::npos);
 
   // FRR withdraws: gone at ternd.
   auto r = frr_->vtysh({"configure terminal", "router bgp 65002", "address-family ipv4 unicast",
