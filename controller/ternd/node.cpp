@@ -39,6 +39,12 @@ bool kernel_kept_routes(const Config::Routing& routing) {
   return false;
 }
 
+// The family's entry in a Graceful Restart capability, if it lists the family.
+const bgp::wire::GracefulRestart::Family* listed(const bgp::wire::GracefulRestart& gr, bgp::wire::AddressFamily f) {
+  auto it = std::find_if(gr.families.begin(), gr.families.end(), [f](const auto& g) { return g.family == f; });
+  return it == gr.families.end() ? nullptr : &*it;
+}
+
 }  // namespace
 
 // RFC 4724 §3: the Restart State bit says this speaker has restarted, the Forwarding
@@ -341,8 +347,7 @@ bool Node::keep_stale(const bgp::session::Session& s, bgp::rib::PeerId id) {
   const auto& [gr, families] = it->second;
   if (gr.restart_time == 0 || families.empty()) return false;
   for (auto f : families) {
-    auto listed = std::find_if(gr.families.begin(), gr.families.end(), [f](const auto& g) { return g.family == f; });
-    if (listed == gr.families.end()) return false;
+    if (!listed(gr, f)) return false;
   }
   const IpAddress& address = s.config().address;
   drop_stale(address, "the session failed again before End-of-RIB");
@@ -364,11 +369,8 @@ void Node::peer_back(const bgp::session::Session& s) {
   if (it == stale_.end()) return;
   auto restart = peer_restart_.find(&s);
   for (auto f : it->second.families) {
-    bool kept = false;
-    if (restart != peer_restart_.end()) {
-      for (const auto& g : restart->second.first.families) kept |= g.family == f && g.forwarding_preserved;
-    }
-    if (!kept) return drop_stale(s.config().address, "it did not keep its forwarding state");
+    const auto* g = restart == peer_restart_.end() ? nullptr : listed(restart->second.first, f);
+    if (!g || !g->forwarding_preserved) return drop_stale(s.config().address, "it did not keep its forwarding state");
   }
   it->second.timer->expires_after(kStaleTime);
   it->second.timer->async_wait([this, address = s.config().address](const boost::system::error_code& ec) {

@@ -30,6 +30,12 @@ class IpamServiceTest : public ::testing::Test {
     EXPECT_TRUE(service) << service.error().message;
     return service ? std::move(*service) : nullptr;
   }
+  // Asks for attachments c0 .. c<n-1>, collecting the answers as they come.
+  static void allocate_each(IpamService& service, int n, std::vector<admin::Response>& replies) {
+    for (int i = 0; i < n; ++i) {
+      service.allocate(request(i), [&replies](admin::Response r) { replies.push_back(std::move(r)); });
+    }
+  }
   static admin::IpamAllocateRequest request(int i) {
     admin::IpamAllocateRequest r;
     r.mutable_attachment()->set_container_id("c" + std::to_string(i));
@@ -46,9 +52,7 @@ TEST_F(IpamServiceTest, AllocationsReadTogetherShareOneSyncAndWaitForIt) {
   auto service = open(io);
   ASSERT_TRUE(service);
   std::vector<admin::Response> replies;
-  for (int i = 0; i < 3; ++i) {
-    service->allocate(request(i), [&](admin::Response r) { replies.push_back(std::move(r)); });
-  }
+  allocate_each(*service, 3, replies);
   EXPECT_TRUE(replies.empty()) << "answered before the batch was durable";
   EXPECT_EQ(service->allocations(), 3u) << "each sees the one before it as taken";
   io.run();
@@ -101,9 +105,7 @@ TEST_F(IpamServiceTest, FullBlockIsExhaustedAndSaysWhy) {
   auto service = open(io);
   ASSERT_TRUE(service);
   std::vector<admin::Response> replies;
-  for (int i = 0; i < 3; ++i) {
-    service->allocate(request(i), [&](admin::Response r) { replies.push_back(std::move(r)); });
-  }
+  allocate_each(*service, 3, replies);
   ASSERT_EQ(replies.size(), 1u) << "the failure is answered at once";
   EXPECT_EQ(replies[0].error().kind(), admin::Error::EXHAUSTED);
   EXPECT_NE(replies[0].error().message().find("198.18.21.0/30 is full"), std::string::npos) << replies[0].error().message();
