@@ -72,13 +72,19 @@ TernConf parse_conf(const std::string& text, Command command) {
   return conf;
 }
 
-// The host end's name: stable for an attachment (a retried ADD and every DEL find it) and
-// within IFNAMSIZ. FNV-1a over "container/ifname", 44 bits as 11 hex digits.
-std::string host_ifname(const Environment& env) {
-  uint64_t h = stable_hash(env.container_id + "/" + env.ifname);
+// The host end's name: stable for an attachment (a retried ADD, every DEL and GC find it)
+// and within IFNAMSIZ. FNV-1a over "container/ifname", 44 bits as 11 hex digits.
+std::string host_ifname(const std::string& container_id, const std::string& ifname) {
+  uint64_t h = stable_hash(container_id + "/" + ifname);
   char name[16];
   std::snprintf(name, sizeof name, "tern%011llx", static_cast<unsigned long long>(h >> 20));
   return name;
+}
+std::string host_ifname(const Environment& env) { return host_ifname(env.container_id, env.ifname); }
+
+bool is_host_ifname(const std::string& name) {
+  return name.size() == 15 && name.rfind("tern", 0) == 0 &&
+         name.find_first_not_of("0123456789abcdef", 4) == std::string::npos;
 }
 
 template <typename T>
@@ -90,12 +96,16 @@ void must(const Status& s, const std::string& what) {
   if (!s) throw Failure(Code::kIo, what + ": " + s.error().message);
 }
 
-// Writes a sysctl only when it differs: the node-wide forwarding switches reset other
-// settings when toggled, and a write costs more than a read.
+void set_sysctl(const std::string& path, const char* value) {
+  must(link::write_sysctl(path, value), "sysctl " + path);
+}
+
+// A node-wide switch is written only when it differs: toggling forwarding resets other
+// settings. (A new link's own settings are simply written.)
 void ensure_sysctl(const std::string& path, const char* value) {
   auto now = link::read_sysctl(path);
   if (now && *now == value) return;
-  must(link::write_sysctl(path, value), "sysctl " + path);
+  set_sysctl(path, value);
 }
 
 link::NetnsFd open_netns(const std::string& path) {
@@ -121,15 +131,18 @@ PluginResult wire(const TernConf& conf, const Environment& env, const std::funct
   uint32_t mtu = conf.mtu;
   if (!mtu) mtu = must(link::default_route_mtu(host_sock), "the uplink's MTU").value_or(1500);
 
-  // A half-made attachment of an ADD that failed before goes first (its Pod end with it).
-  if (auto st = link::delete_link(host_sock, host_name); !st && st.error().code != Errc::kNotFound) {
-    must(st, "removing the stale " + host_name);
-  }
   // The host end born up (two round trips fewer). The link has no carrier until the Pod
   // end goes up, after the sysctls below: the host's link-local address must not start
   // DAD before accept_dad=0, or the node could not solicit the Pod's /128 for a second.
-  auto created =
-      link::create_veth(host_sock, {host_name, env.ifname, &pod_ns, mtu, "tern/" + env.container_id + "/" + env.ifname, true});
+  link::VethSpec veth{host_name, env.ifname, &pod_ns, mtu, true};
+  auto created = link::create_veth(host_sock, veth);
+  if (!created && created.error().code == Errc::kAlreadyExists) {
+    // Either the host end of an ADD that failed half-way (it goes, its Pod end with it,
+    // and the pair is made again) or CNI_IFNAME is taken in the Pod.
+    auto stale = link::delete_link(host_sock, host_name);
+    if (stale) created = link::create_veth(host_sock, veth);
+    if (!stale && stale.error().code != Errc::kNotFound) must(stale, "removing the stale " + host_name);
+  }
   if (!created) {
     if (created.error().code == Errc::kAlreadyExists) {
       throw Failure(Code::kInvalidEnvironment, "CNI_IFNAME " + env.ifname + " already exists in " + env.netns);
@@ -147,14 +160,14 @@ PluginResult wire(const TernConf& conf, const Environment& env, const std::funct
   // from a Pod, and no DAD wait before the host end's link-local address works.
   if (v4) {
     ensure_sysctl("net/ipv4/ip_forward", "1");
-    ensure_sysctl(link::conf_path(Family::kIpv4, host_name, "proxy_arp"), "1");
-    ensure_sysctl(link::neigh_path(Family::kIpv4, host_name, "proxy_delay"), "0");
+    set_sysctl(link::conf_path(Family::kIpv4, host_name, "proxy_arp"), "1");
+    set_sysctl(link::neigh_path(Family::kIpv4, host_name, "proxy_delay"), "0");
   }
   if (v6) {
     ensure_sysctl("net/ipv6/conf/all/forwarding", "1");
-    ensure_sysctl(link::conf_path(Family::kIpv6, host_name, "accept_ra"), "0");
-    ensure_sysctl(link::conf_path(Family::kIpv6, host_name, "accept_dad"), "0");
-    ensure_sysctl(link::conf_path(Family::kIpv6, host_name, "proxy_ndp"), "1");
+    set_sysctl(link::conf_path(Family::kIpv6, host_name, "accept_ra"), "0");
+    set_sysctl(link::conf_path(Family::kIpv6, host_name, "accept_dad"), "0");
+    set_sysctl(link::conf_path(Family::kIpv6, host_name, "proxy_ndp"), "1");
   }
   if (v6) must(link::add_proxy_neighbour(host_sock, host.ifindex, kGateway6), "proxy NDP for fe80::1");
 
@@ -164,20 +177,21 @@ PluginResult wire(const TernConf& conf, const Environment& env, const std::funct
     if (!guard) throw Failure(Code::kIo, "entering " + env.netns + ": " + guard.error().message);
     auto pod_sock = must(link::NlSocket::open(), "netlink in the Pod");
     // A routed /128 needs no duplicate address detection: nothing else is on this link.
-    if (v6) ensure_sysctl(link::conf_path(Family::kIpv6, env.ifname, "accept_dad"), "0");
+    if (v6) set_sysctl(link::conf_path(Family::kIpv6, env.ifname, "accept_dad"), "0");
     pod = must(link::get_link(pod_sock, env.ifname), env.ifname);
     for (const auto& ip : ipam.ips) {
       must(link::add_address(pod_sock, pod.ifindex, ip.address, ip.address.max_prefix_length(), true),
            "address " + ip.address.to_string());
     }
-    must(link::set_link_up(pod_sock, env.ifname, true), "setting " + env.ifname + " up");
+    must(link::set_link_up(pod_sock, pod.ifindex, true), "setting " + env.ifname + " up");
     // The gateway's neighbour entry in advance: the first packet leaves without an ARP
     // or NDP round trip, and the Pod's routes do not depend on the node's routing table.
+    // The IPv4 gateway is on the link by fiat (onlink), without a route of its own.
     if (v4) {
       must(link::add_neighbour(pod_sock, pod.ifindex, kGateway4, host.mac), "neighbour 169.254.1.1");
-      must(link::add_route(pod_sock, {Prefix(kGateway4, 32), std::nullopt, pod.ifindex, link::RouteScope::kLink}),
-           "route to 169.254.1.1");
-      must(link::add_route(pod_sock, {*Prefix::parse("0.0.0.0/0"), kGateway4, pod.ifindex}), "default route");
+      link::RouteSpec default_route{*Prefix::parse("0.0.0.0/0"), kGateway4, pod.ifindex};
+      default_route.onlink = true;
+      must(link::add_route(pod_sock, default_route), "default route");
     }
     if (v6) {
       must(link::add_neighbour(pod_sock, pod.ifindex, kGateway6, host.mac), "neighbour fe80::1");
@@ -277,7 +291,7 @@ bool retire_pod_end(const Environment& env, const std::string& host_name) {
   if (!sock) return false;
   auto pod = link::get_link(*sock, env.ifname);
   if (!pod || pod->kind != "veth") return false;
-  if (pod->up && !link::set_link_up(*sock, env.ifname, false)) return false;
+  if (pod->up && !link::set_link_up(*sock, pod->ifindex, false)) return false;
   return bool(link::rename_link(*sock, env.ifname, retired_ifname(host_name)));
 }
 
@@ -382,9 +396,9 @@ void gc(const TernConf& conf, const Environment& env, const std::string& stdin_t
   ipam_command(conf, env, stdin_text, Command::kGc);
   auto sock = must(link::NlSocket::open(), "netlink");
   std::set<std::string> keep;
-  for (const auto& [container, ifname] : conf.net.valid_attachments) keep.insert("tern/" + container + "/" + ifname);
+  for (const auto& [container, ifname] : conf.net.valid_attachments) keep.insert(host_ifname(container, ifname));
   for (const auto& l : must(link::list_links(sock), "links")) {
-    if (l.kind == "veth" && l.alias.rfind("tern/", 0) == 0 && !keep.count(l.alias)) {
+    if (l.kind == "veth" && is_host_ifname(l.name) && !keep.count(l.name)) {
       (void)link::delete_link(sock, l.name);
     }
   }

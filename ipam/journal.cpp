@@ -440,15 +440,28 @@ Status Journal::write_allocate(const Allocation& allocation) {
 }
 
 Status Journal::sync() {
+  auto pending = begin_sync();
+  if (!pending) return pending.error();
+  return end_sync(*pending, ::fdatasync(pending->fd) == 0 ? 0 : errno);
+}
+
+Result<Journal::PendingSync> Journal::begin_sync() const {
   if (broken_) {
     return make_error(Errc::kIo, path_ + ": an earlier write failed and could not be undone; reopen");
   }
-  if (::fdatasync(fd_) != 0) {
-    int err = errno;
+  return PendingSync{fd_, unsynced_};
+}
+
+Status Journal::end_sync(const PendingSync& sync, int err) {
+  if (err) {
+    // After a failed fdatasync the kernel may have dropped the dirty pages: the state on
+    // disk is unknown until the file is read again.
     broken_ = true;
     return io_error("fdatasync " + path_, err);
   }
-  unsynced_ = 0;
+  // Records written since begin_sync() stay unsynced (an append_allocate() since may have
+  // synced them already, and everything before).
+  unsynced_ -= std::min(unsynced_, sync.records);
   return {};
 }
 

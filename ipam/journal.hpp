@@ -55,6 +55,16 @@ class Journal {
   // the journal refusing appends (the kernel may have dropped the pages; reopen to know).
   Status write_allocate(const Allocation& allocation);
   Status sync();
+  // The same sync, its fdatasync run on another thread: begin_sync() names what it will
+  // cover (every record written so far) and the descriptor to sync, end_sync() takes the
+  // fdatasync's errno (0 when it worked), back on the journal's thread. In between,
+  // records may be written (the next sync covers them); compact() must wait.
+  struct PendingSync {
+    int fd = -1;
+    size_t records = 0;
+  };
+  Result<PendingSync> begin_sync() const;
+  Status end_sync(const PendingSync& sync, int err);
   // Records written since the last sync() (or open/compact, which sync everything).
   size_t unsynced() const { return unsynced_; }
 

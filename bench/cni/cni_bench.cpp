@@ -5,10 +5,13 @@
 // POD_NETNS_PREFIX names existing namespaces /var/run/netns/<prefix>0 ... <prefix>K-1 with
 // K >= max(N, CONCURRENT). Sequential: N ADDs one after the other (a Pod in each
 // namespace), then their N DELs, each call timed from spawn to exit; then CONCURRENT ADDs
-// at once, timed until the last exits, and their DELs. Prints one line of key=value figures (milliseconds; peak
-// resident set in KiB of one more ADD and its DEL, run from the small static
-// cni_rss_launcher: a spawned child's ru_maxrss would count this program's memory).
+// at once, timed until the last exits, and their DELs. Each phase waits for the node's
+// links to be back to where they started (see settle()). Prints one line of key=value
+// figures (milliseconds; peak resident set in KiB of one more ADD and its DEL, run from
+// the small static cni_rss_launcher: a spawned child's ru_maxrss would count this
+// program's memory).
 #include <fcntl.h>
+#include <net/if.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -111,6 +114,51 @@ Done wait_for(const Running& r) {
   return {ms, usage.ru_maxrss, ok};
 }
 
+// The machine's busy CPU time so far, and the time the hypervisor gave to others while a
+// CPU wanted to run (/proc/stat's steal): a run with much stolen time says more of the
+// host than of the plugin.
+struct CpuTicks {
+  uint64_t busy = 0, steal = 0;
+};
+CpuTicks cpu_ticks() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  CpuTicks t;
+  stat >> cpu;
+  for (int field = 0; field < 8; ++field) {  // user nice system idle iowait irq softirq steal
+    uint64_t v = 0;
+    stat >> v;
+    if (field == 7) {
+      t.steal = v;
+    } else if (field != 3 && field != 4) {
+      t.busy += v;
+    }
+  }
+  return t;
+}
+
+// Of the CPU time asked for between two readings, the share stolen (percent).
+double stolen_share(const CpuTicks& from, const CpuTicks& to) {
+  uint64_t stolen = to.steal - from.steal, wanted = to.busy - from.busy + stolen;
+  return wanted ? 100.0 * double(stolen) / double(wanted) : 0;
+}
+
+size_t link_count() {
+  size_t n = 0;
+  if (struct if_nameindex* names = if_nameindex()) {
+    for (auto* i = names; i->if_index != 0; ++i) ++n;
+    if_freenameindex(names);
+  }
+  return n;
+}
+
+// A plugin may leave part of a DEL's work to its daemon (tern's ternd tears the veth pair
+// down after DEL returns). Each phase starts once the node has its links of before, so it
+// does not share the kernel's rtnl lock with the phase before (bounded: 60 s).
+void settle(size_t links_before) {
+  for (int i = 0; i < 600 && link_count() > links_before; ++i) usleep(100 * 1000);
+}
+
 double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(p * double(v.size() - 1) + 0.5))];
@@ -130,6 +178,8 @@ int main(int argc, char** argv) {
   std::string prefix = std::string("/var/run/netns/") + argv[4];
   int n = std::atoi(argv[5]), concurrent = std::atoi(argv[6]);
 
+  size_t links_before = link_count();
+  CpuTicks ticks_before = cpu_ticks();
   std::vector<double> adds, dels;
   int failures = 0;
   for (int i = 0; i < n; ++i) {
@@ -142,17 +192,21 @@ int main(int argc, char** argv) {
     failures += !del.ok;
     dels.push_back(del.ms);
   }
+  settle(links_before);
 
   std::vector<Running> running;
+  CpuTicks ticks_together = cpu_ticks();
   auto t0 = Clock::now();
   for (int i = 0; i < concurrent; ++i) {
     running.push_back(spawn(plugin, "ADD", "bench-par" + std::to_string(i), prefix + std::to_string(i)));
   }
   for (const auto& r : running) failures += !wait_for(r).ok;
   double together = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  double steal_together = stolen_share(ticks_together, cpu_ticks());
   for (int i = 0; i < concurrent; ++i) {
     failures += !wait_for(spawn(plugin, "DEL", "bench-par" + std::to_string(i), prefix + std::to_string(i))).ok;
   }
+  settle(links_before);
 
   long rss = 0;
   for (const char* command : {"ADD", "DEL"}) {
@@ -164,8 +218,8 @@ int main(int argc, char** argv) {
   }
 
   std::printf("add_median=%.2f add_p99=%.2f del_median=%.2f del_p99=%.2f concurrent=%d concurrent_total=%.1f "
-              "max_rss_kib=%ld failures=%d\n",
+              "concurrent_steal_pct=%.0f max_rss_kib=%ld steal_pct=%.0f failures=%d\n",
               percentile(adds, 0.5), percentile(adds, 0.99), percentile(dels, 0.5), percentile(dels, 0.99),
-              concurrent, together, rss, failures);
+              concurrent, together, steal_together, rss, stolen_share(ticks_before, cpu_ticks()), failures);
   return failures ? 1 : 0;
 }

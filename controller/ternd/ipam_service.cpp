@@ -1,8 +1,10 @@
 #include "controller/ternd/ipam_service.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 
 #include <ctime>
 #include <filesystem>
@@ -189,16 +191,39 @@ IpamService::Staging IpamService::stage(const admin::IpamAllocateRequest& reques
   return {std::move(response), fresh || waiting ? Outcome::kStaged : Outcome::kAnswered};
 }
 
+IpamService::~IpamService() { disk_.join(); }  // no fdatasync left on a closed descriptor
+
 void IpamService::flush() {
   flush_posted_ = false;
-  std::vector<Staged> batch = std::move(staged_);
+  if (syncing_ || staged_.empty()) return;  // what is staged waits for the sync in flight
+  auto batch = std::make_shared<std::vector<Staged>>(std::move(staged_));
   staged_.clear();
-  if (batch.empty()) return;
-  Status synced;
-  if (journal_.unsynced()) {  // else a compaction since made the batch durable
-    synced = journal_.sync();
-    ++counters_.syncs;
+  if (!journal_.unsynced()) {  // a compaction since made the batch durable
+    answer(*batch, {});
+    return;
   }
+  auto pending = journal_.begin_sync();
+  if (!pending) {
+    answer(*batch, pending.error());
+    return;
+  }
+  syncing_ = true;
+  ++counters_.syncs;
+  // The io thread goes on reading (and writing) the next requests while the disk works:
+  // they are the next batch. `work` keeps the io_context running until the answer is in.
+  auto work = boost::asio::prefer(io_, boost::asio::execution::outstanding_work.tracked);
+  boost::asio::post(disk_, [this, work, batch, sync = *pending, alive = std::weak_ptr<int>(alive_)] {
+    int err = ::fdatasync(sync.fd) == 0 ? 0 : errno;
+    boost::asio::post(work, [this, batch, sync, err, alive] {
+      if (alive.expired()) return;  // the service is gone (ternd stopping)
+      syncing_ = false;
+      answer(*batch, journal_.end_sync(sync, err));
+      flush();
+    });
+  });
+}
+
+void IpamService::answer(std::vector<Staged>& batch, const Status& synced) {
   auto now = std::chrono::steady_clock::now();
   for (auto& s : batch) {
     if (synced) {
@@ -313,7 +338,8 @@ size_t IpamService::apply_spool() {
 }
 
 void IpamService::compact_if_grown() {
-  if (!staged_.empty()) return;  // after the batch's fdatasync, which flush() follows with this
+  // After the batch's fdatasync, whose answer comes with this: compaction replaces the file.
+  if (!staged_.empty() || syncing_) return;
   if (journal_.records() > 4 * allocator_.allocations().size() + 1024) compact();
 }
 

@@ -4,12 +4,14 @@
 // Runs on the io_context thread. Allocations are group-committed: each is planned and
 // written at once (so the next one in the batch sees its address taken), and one
 // fdatasync, posted behind the requests already read, makes the whole batch durable
-// before any of them is answered.
+// before any of them is answered. The fdatasync runs on a thread of its own: requests
+// that arrive meanwhile are read, written and answered after the next one.
 #pragma once
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <array>
 #include <chrono>
@@ -34,8 +36,10 @@ class IpamService {
   // Creates the state directory, opens (and recovers) the journal, restores the
   // allocations, and applies the spool. What recovery repaired is logged and kept for
   // `ternctl ipam`.
-  // `io` runs the batch's fdatasync (the service's strand).
+  // `io` is the service's thread (every call and answer is on it); the batches'
+  // fdatasyncs run on a thread of the service's own.
   static Result<std::unique_ptr<IpamService>> open(const Config& config, boost::asio::any_io_executor io);
+  ~IpamService();
 
   // Answers through `reply`, on the io thread, once the allocation is durable (or at once
   // for an error or an allocation already on disk).
@@ -82,8 +86,8 @@ class IpamService {
   };
   // Plans, writes (without syncing) and commits one allocation.
   Staging stage(const admin::IpamAllocateRequest& request);
-  // One fdatasync for every staged allocation, then their replies (or, on failure, their
-  // rollback and an error each).
+  // One fdatasync (on disk_) for every staged allocation, then their replies (or, on
+  // failure, their rollback and an error each).
   void flush();
   // Releases one attachment, journal first; nullopt when it held nothing.
   Result<std::optional<ipam::Allocation>> release_one(const ipam::AttachmentKey& key);
@@ -106,7 +110,11 @@ class IpamService {
     std::chrono::steady_clock::time_point started;
   };
   std::vector<Staged> staged_;  // written, waiting for the batch's fdatasync
+  void answer(std::vector<Staged>& batch, const Status& synced);
   bool flush_posted_ = false;
+  bool syncing_ = false;  // a batch's fdatasync is running on disk_
+  boost::asio::thread_pool disk_{1};
+  std::shared_ptr<int> alive_ = std::make_shared<int>();  // expired: answers in flight are dropped
 };
 
 }  // namespace tern::ternd

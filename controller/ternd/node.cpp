@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <utility>
 
 #include "bgp/wire/format.hpp"
 #include "routing/link/link.hpp"
@@ -157,12 +158,10 @@ void Node::account(const routing::FibStats& stats, const char* what) {
   }
 }
 
-// A few thousand routes per turn of the loop: a full table goes in within seconds while
-// keepalives and UPDATEs keep flowing between the batches.
 // Someone else's changes to the kernel's routes: tern's routes and nexthop objects deleted
 // or changed in place go back and routes through off-link next hops are resolved again (at
 // most one commit per 100 ms, however fast someone fights them); a lost event (ENOBUFS) or
-// a link coming up brings a full reconcile.
+// a link coming back up brings a full reconcile, at most one per 100 ms as well.
 void Node::watch_fib() {
   fib_events_->async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
@@ -173,20 +172,26 @@ void Node::watch_fib() {
                    "putting them back",
                    ev.repairs);
     }
-    if (ev.reconcile) {
-      asio::post(io_, [this] { reconcile_fib(); });
-    } else if ((ev.repairs || ev.resolve) && !repair_armed_) {
+    reconcile_wanted_ |= ev.reconcile;
+    if ((ev.reconcile || ev.repairs || ev.resolve) && !repair_armed_) {
       repair_armed_ = true;
       repair_timer_.expires_after(std::chrono::milliseconds(100));
       repair_timer_.async_wait([this](const boost::system::error_code& ec) {
         repair_armed_ = false;
-        if (!ec) commit_fib();
+        if (ec) return;
+        if (std::exchange(reconcile_wanted_, false)) {
+          reconcile_fib();
+        } else {
+          commit_fib();
+        }
       });
     }
     watch_fib();
   });
 }
 
+// A few thousand routes per turn of the loop: a full table goes in within seconds while
+// keepalives and UPDATEs keep flowing between the batches.
 void Node::commit_fib() {
   if (stopping_) return;
   account(fib_->commit(4096), "committed");

@@ -87,6 +87,7 @@ class Node {
   std::optional<boost::asio::posix::stream_descriptor> fib_events_;
   boost::asio::steady_timer repair_timer_;  // repairs are written at most ten times a second
   bool repair_armed_ = false;
+  bool reconcile_wanted_ = false;  // at the repair timer: a full reconcile, not a commit
   FibCounters fib_counters_;
   uint64_t best_changes_ = 0;
   PeerPolicy default_policy_;

@@ -112,6 +112,7 @@ Fib::Fib(int fd, FibOptions options) : fd_(fd), options_(options), nexthops_(opt
 Fib::Fib(Fib&& o) noexcept
     : fd_(std::exchange(o.fd_, -1)),
       watch_fd_(std::exchange(o.watch_fd_, -1)),
+      buffer_(std::move(o.buffer_)),
       port_(o.port_),
       options_(o.options_),
       seq_(o.seq_),
@@ -147,6 +148,7 @@ Fib& Fib::operator=(Fib&& o) noexcept {
     objects_ = std::move(o.objects_);
     by_key_ = std::move(o.by_key_);
     rewrite_ = std::move(o.rewrite_);
+    buffer_ = std::move(o.buffer_);
   }
   return *this;
 }
@@ -183,16 +185,16 @@ Result<int> Fib::watch() {
 Fib::Events Fib::read_events() {
   Events ev;
   if (watch_fd_ < 0) return ev;
-  std::vector<uint8_t> in(1 << 16);
+  uint8_t* in = buffer();
   while (true) {
-    ssize_t n = recv(watch_fd_, in.data(), in.size(), 0);
+    ssize_t n = recv(watch_fd_, in, kBufferSize, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == ENOBUFS) {
       ev.reconcile = true;  // the kernel dropped events: only a full look is trustworthy
       continue;
     }
     if (n <= 0) break;
-    for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n)); h = NLMSG_NEXT(h, n)) {
+    for (auto* h = reinterpret_cast<nlmsghdr*>(in); NLMSG_OK(h, static_cast<uint32_t>(n)); h = NLMSG_NEXT(h, n)) {
       if (h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK) {
         auto* ifi = static_cast<ifinfomsg*>(NLMSG_DATA(h));
         if (h->nlmsg_type == RTM_DELLINK) {
@@ -203,14 +205,17 @@ Fib::Events Fib::read_events() {
         // down, or that failed meanwhile, go back in. A link made since (a Pod's veth,
         // announced with every flag "changed") had no routes through it to lose, and a
         // running link whose other attributes change loses none: neither costs a reconcile.
-        bool running = (ifi->ifi_flags & IFF_UP) && (ifi->ifi_flags & IFF_RUNNING);
+        // A new link stays new until it first runs: one made up is announced running
+        // before the kernel has looked at its carrier (a veth whose peer is still down
+        // loses it a moment later), and only its going admin down ends that.
+        bool up = ifi->ifi_flags & IFF_UP, running = up && (ifi->ifi_flags & IFF_RUNNING);
         auto [link, unseen] = links_.try_emplace(ifi->ifi_index, LinkState::kUnknown);
         if (ifi->ifi_change == ~0u && unseen) {
-          link->second = running ? LinkState::kRunning : LinkState::kNew;
+          link->second = LinkState::kNew;
         } else if (running) {
           if (link->second == LinkState::kDown || link->second == LinkState::kUnknown) ev.reconcile = true;
           link->second = LinkState::kRunning;
-        } else if (link->second != LinkState::kNew) {
+        } else if (link->second != LinkState::kNew || !up) {
           link->second = LinkState::kDown;
         }
         continue;
@@ -635,12 +640,12 @@ std::optional<NextHop> Fib::lookup(const IpAddress& gateway) {
   std::memcpy(RTA_DATA(a), gateway.bytes().data(), gateway.bytes().size());
   req.h.nlmsg_len = static_cast<uint32_t>(NLMSG_LENGTH(sizeof(rtmsg)) + RTA_SPACE(gateway.bytes().size()));
   if (send(fd_, &req, req.h.nlmsg_len, 0) < 0) return std::nullopt;
-  std::vector<uint8_t> in(16384);
+  uint8_t* in = buffer();
   pollfd p{fd_, POLLIN, 0};
   if (poll(&p, 1, 2000) <= 0) return std::nullopt;
-  ssize_t n = recv(fd_, in.data(), in.size(), 0);
+  ssize_t n = recv(fd_, in, kBufferSize, 0);
   if (n <= 0) return std::nullopt;
-  auto* h = reinterpret_cast<nlmsghdr*>(in.data());
+  auto* h = reinterpret_cast<nlmsghdr*>(in);
   if (!NLMSG_OK(h, static_cast<uint32_t>(n)) || h->nlmsg_type != RTM_NEWROUTE) return std::nullopt;
   auto* m = static_cast<rtmsg*>(NLMSG_DATA(h));
   // Never through one of our own routes: BGP next hops resolve through the IGP or
@@ -680,14 +685,14 @@ Status Fib::dump_each(nlmsghdr& request, const char* what, const std::function<v
   request.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   request.nlmsg_seq = seq_++;
   if (send(fd_, &request, request.nlmsg_len, 0) < 0) return io_error(what, errno);
-  std::vector<uint8_t> in(1 << 20);
+  uint8_t* in = buffer();
   while (true) {
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, 10000) <= 0) return make_error(Errc::kTimeout, std::string(what) + ": no answer in 10 s");
-    ssize_t n = recv(fd_, in.data(), in.size(), 0);
+    ssize_t n = recv(fd_, in, kBufferSize, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return io_error(what, errno);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(in.data()); NLMSG_OK(h, static_cast<uint32_t>(n)); h = NLMSG_NEXT(h, n)) {
+    for (auto* h = reinterpret_cast<nlmsghdr*>(in); NLMSG_OK(h, static_cast<uint32_t>(n)); h = NLMSG_NEXT(h, n)) {
       if (h->nlmsg_seq != request.nlmsg_seq) continue;  // a late answer to something else
       if (h->nlmsg_type == NLMSG_DONE) return {};
       if (h->nlmsg_type == NLMSG_ERROR) {

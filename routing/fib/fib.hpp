@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -270,6 +271,15 @@ class Fib {
 
   int fd_ = -1;
   int watch_fd_ = -1;
+  // One receive buffer for every answer and event, made once: a datagram is read whole
+  // and parsed before the next is read, and zeroing a fresh one per read cost more than
+  // the parse during a storm of Pod veths.
+  static constexpr size_t kBufferSize = 1 << 20;
+  std::unique_ptr<uint8_t[]> buffer_;
+  uint8_t* buffer() {
+    if (!buffer_) buffer_ = std::make_unique_for_overwrite<uint8_t[]>(kBufferSize);
+    return buffer_.get();
+  }
   uint32_t port_ = 0;  // fd_'s netlink port id: the kernel's announcements of our writes carry it
   FibOptions options_;
   uint32_t seq_ = 1;

@@ -73,7 +73,6 @@ LinkInfo to_info(rtnl_link* link) {
   info.name = rtnl_link_get_name(link) ? rtnl_link_get_name(link) : "";
   info.mtu = rtnl_link_get_mtu(link);
   info.up = (rtnl_link_get_flags(link) & IFF_UP) != 0;
-  if (const char* alias = rtnl_link_get_ifalias(link)) info.alias = alias;
   if (const char* kind = rtnl_link_get_type(link)) info.kind = kind;
   if (nl_addr* ll = rtnl_link_get_addr(link); ll && nl_addr_get_len(ll) == info.mac.size()) {
     auto* data = static_cast<const uint8_t*>(nl_addr_get_binary_addr(ll));
@@ -154,15 +153,7 @@ Status create_veth(NlSocket& sock, const VethSpec& spec) {
   if (spec.peer_netns != nullptr) rtnl_link_set_ns_fd(peer.get(), spec.peer_netns->fd());
   int err = rtnl_link_add(sock.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL);
   if (err < 0) return nl_error("create veth " + spec.name + "/" + spec.peer_name, err);
-  // The kernel ignores IFLA_IFALIAS in a create request; it takes it as a change.
-  if (!spec.alias.empty()) return set_link_alias(sock, spec.name, spec.alias);
   return {};
-}
-
-Status set_link_alias(NlSocket& sock, const std::string& name, const std::string& alias) {
-  LinkPtr changes(rtnl_link_alloc());
-  rtnl_link_set_ifalias(changes.get(), alias.c_str());
-  return change_link(sock, name, changes.get(), "set alias");
 }
 
 Status delete_link(NlSocket& sock, const std::string& name) {
@@ -182,14 +173,18 @@ Status delete_link(NlSocket& sock, int ifindex) {
   return {};
 }
 
-Status set_link_up(NlSocket& sock, const std::string& name, bool up) {
-  LinkPtr changes(rtnl_link_alloc());
+Status set_link_up(NlSocket& sock, int ifindex, bool up) {
+  LinkPtr link(rtnl_link_alloc()), changes(rtnl_link_alloc());
+  if (!link || !changes) return make_error(Errc::kIo, "link alloc failed");
+  rtnl_link_set_ifindex(link.get(), ifindex);  // the request names it by index alone
   if (up) {
     rtnl_link_set_flags(changes.get(), IFF_UP);
   } else {
     rtnl_link_unset_flags(changes.get(), IFF_UP);
   }
-  return change_link(sock, name, changes.get(), up ? "set up" : "set down");
+  int err = rtnl_link_change(sock.get(), link.get(), changes.get(), 0);
+  if (err < 0) return nl_error(std::string(up ? "set up" : "set down") + " link " + std::to_string(ifindex), err);
+  return {};
 }
 
 Status set_link_mtu(NlSocket& sock, const std::string& name, uint32_t mtu) {

@@ -43,7 +43,6 @@ struct LinkInfo {
   MacAddress mac{};
   uint32_t mtu = 0;
   bool up = false;
-  std::string alias;  // IFLA_IFALIAS
   std::string kind;   // "veth", ... ; empty for links without rtnl_link_ops
 };
 
@@ -52,8 +51,7 @@ struct VethSpec {
   std::string peer_name;              // in peer_netns (or the socket's namespace when null)
   const NetnsFd* peer_netns = nullptr;
   uint32_t mtu = 0;                   // both ends; 0 keeps the kernel default
-  std::string alias;                  // IFLA_IFALIAS on `name`; empty for none
-  bool up = false;                    // `name` created up (saves set_link_up's two round trips)
+  bool up = false;                    // `name` created up (saves a set_link_up round trip)
 };
 
 struct AddressEntry {
@@ -90,9 +88,9 @@ Status delete_link(NlSocket& sock, const std::string& name);
 // By index: never a link made since under the same name (a name lookup and a delete by
 // name are two requests, and the name may change hands between them).
 Status delete_link(NlSocket& sock, int ifindex);
-Status set_link_up(NlSocket& sock, const std::string& name, bool up);
+// By index: one request, where a name would cost a look-up first.
+Status set_link_up(NlSocket& sock, int ifindex, bool up);
 Status set_link_mtu(NlSocket& sock, const std::string& name, uint32_t mtu);
-Status set_link_alias(NlSocket& sock, const std::string& name, const std::string& alias);
 Status rename_link(NlSocket& sock, const std::string& name, const std::string& new_name);
 // Moves the link into the namespace at `netns_path` (e.g. /var/run/netns/X, /proc/PID/ns/net).
 Status move_link(NlSocket& sock, const std::string& name, const std::string& netns_path);

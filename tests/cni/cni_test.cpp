@@ -394,6 +394,34 @@ TEST_F(CniTest, DelFreesThePodsInterfaceNameAtOnce) {
   EXPECT_TRUE(wait_until([&] { return links().empty(); }, 10s)) << "ternd left " << links();
 }
 
+// An ADD that finds its host end left by an earlier, half-made one (the runtime retries
+// without a DEL) makes the pair again; one whose CNI_IFNAME is taken in the Pod fails with
+// code 4 and leaves nothing behind.
+TEST_F(CniTest, AddReplacesAStaleHostEndAndRefusesATakenInterfaceName) {
+  auto first = call("ADD", "ps", config());
+  ASSERT_EQ(first.exit_code, 0) << first.raw;
+  std::string host = first.out["interfaces"][0]["name"];
+  // The Pod's end renamed: CNI_IFNAME is free in the Pod, the host end is still there.
+  pod("ps").ip("link set eth0 down");
+  pod("ps").ip("link set eth0 name old0");
+  auto again = call("ADD", "ps", config());
+  ASSERT_EQ(again.exit_code, 0) << again.raw;
+  EXPECT_EQ(again.out["interfaces"][0]["name"], host);
+  EXPECT_NE(pod("ps").sh("ip -o link show").out.find(": eth0@"), std::string::npos);
+  EXPECT_NE(pod("ps").sh("ip link show old0 2>&1").exit_code, 0) << "the stale pair's Pod end is still there";
+  EXPECT_EQ(pod("ps").sh("ping -c 1 -W 2 198.18.0.1").exit_code, 0);
+  ASSERT_EQ(call("DEL", "ps", config()).exit_code, 0);
+
+  pod("pu").ip("link add eth0 type veth peer name other0");
+  auto taken = call("ADD", "pu", config());
+  EXPECT_NE(taken.exit_code, 0);
+  EXPECT_EQ(taken.out.value("code", 0), 4) << taken.raw;
+  EXPECT_NE(taken.out.value("msg", "").find("eth0"), std::string::npos) << taken.raw;
+  EXPECT_TRUE(wait_until([&] { return links().empty(); }, 10s)) << "left behind: " << links();
+  EXPECT_TRUE(allocations().empty()) << allocations().dump();
+  EXPECT_EQ(host_routes(), "");
+}
+
 // With no socket of its own, tern uses tern-ipam's (one setting for both).
 TEST_F(CniTest, TernTakesTheIpamSocketWhenGivenNone) {
   auto conf = config();

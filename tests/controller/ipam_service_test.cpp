@@ -84,6 +84,27 @@ TEST_F(IpamServiceTest, AllocationsReadTogetherShareOneSyncAndWaitForIt) {
   EXPECT_EQ(again->allocations(), 3u);
 }
 
+// Requests that arrive while a batch's fdatasync runs (on its own thread) are not covered
+// by it: they are answered after a sync of their own, which follows at once.
+TEST_F(IpamServiceTest, AllocationsWrittenDuringASyncWaitForTheNext) {
+  boost::asio::io_context io;
+  auto service = open(io);
+  ASSERT_TRUE(service);
+  std::vector<uint64_t> syncs_at_answer;
+  auto collect = [&](admin::Response r) {
+    EXPECT_TRUE(r.has_ipam_allocate()) << r.DebugString();
+    syncs_at_answer.push_back(service->counters().syncs);
+  };
+  service->allocate(request(0), collect);
+  ASSERT_EQ(io.run_one(), 1u);  // the flush: c0's sync is running
+  EXPECT_EQ(service->counters().syncs, 1u);
+  service->allocate(request(1), collect);
+  service->allocate(request(2), collect);
+  io.run();
+  EXPECT_EQ(syncs_at_answer, (std::vector<uint64_t>{1, 2, 2}));
+  EXPECT_EQ(service->counters().allocated, 3u);
+}
+
 // The same attachment asked twice in one batch: the second answer waits for the sync too.
 TEST_F(IpamServiceTest, ARepeatedRequestInTheBatchWaitsForItsSync) {
   boost::asio::io_context io;

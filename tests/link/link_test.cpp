@@ -61,22 +61,21 @@ TEST_F(LinkTest, OpenRejectsAFileThatIsNoNamespace) {
 }
 
 TEST_F(LinkTest, VethPeerIsBornInTheTargetNamespace) {
-  ASSERT_TRUE(create_veth(*node_sock_, {"h0", "eth0", &pod_fd_, 1400, "tern/net/ctr"}).ok());
+  ASSERT_TRUE(create_veth(*node_sock_, {"h0", "eth0", &pod_fd_, 1400}).ok());
   auto host = get_link(*node_sock_, "h0");
   ASSERT_TRUE(host.ok());
   EXPECT_EQ(host->mtu, 1400u);
-  EXPECT_EQ(host->alias, "tern/net/ctr");
   EXPECT_EQ(host->kind, "veth");
   EXPECT_NE(in_pod("ip -o link show eth0").find("mtu 1400"), std::string::npos);
   EXPECT_EQ(in_node("ip -o link show eth0 2>/dev/null"), "");
   // The name is taken now: a second create is kAlreadyExists, not a silent success.
-  auto again = create_veth(*node_sock_, {"h0", "x0", nullptr, 0, ""});
+  auto again = create_veth(*node_sock_, {"h0", "x0", nullptr, 0});
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().code, Errc::kAlreadyExists);
 }
 
 TEST_F(LinkTest, MoveRenameUpAndMtu) {
-  ASSERT_TRUE(create_veth(*node_sock_, {"h1", "tmp1", nullptr, 0, ""}).ok());
+  ASSERT_TRUE(create_veth(*node_sock_, {"h1", "tmp1", nullptr, 0}).ok());
   ASSERT_TRUE(move_link(*node_sock_, "tmp1", pod_->path()).ok());
   EXPECT_FALSE(get_link(*node_sock_, "tmp1").ok());
   auto guard = NetnsGuard::enter(pod_fd_);
@@ -85,26 +84,27 @@ TEST_F(LinkTest, MoveRenameUpAndMtu) {
   ASSERT_TRUE(pod_sock.ok());
   ASSERT_TRUE(rename_link(*pod_sock, "tmp1", "net1").ok());
   ASSERT_TRUE(set_link_mtu(*pod_sock, "net1", 1280).ok());
-  ASSERT_TRUE(set_link_up(*pod_sock, "net1", true).ok());
+  int net1 = get_link(*pod_sock, "net1")->ifindex;
+  ASSERT_TRUE(set_link_up(*pod_sock, net1, true).ok());
   auto link = get_link(*pod_sock, "net1");
   ASSERT_TRUE(link.ok());
   EXPECT_TRUE(link->up);
   EXPECT_EQ(link->mtu, 1280u);
-  ASSERT_TRUE(set_link_up(*pod_sock, "net1", false).ok());
+  ASSERT_TRUE(set_link_up(*pod_sock, net1, false).ok());
   EXPECT_FALSE(get_link(*pod_sock, "net1")->up);
 }
 
 // VethSpec::up makes the named end up at creation and leaves the peer down; a delete by
 // index removes exactly that link, never a newer one under the same name.
 TEST_F(LinkTest, VethBornUpAndDeletedByIndex) {
-  ASSERT_TRUE(create_veth(*node_sock_, {"h4", "p4", nullptr, 0, "", true}).ok());
+  ASSERT_TRUE(create_veth(*node_sock_, {"h4", "p4", nullptr, 0, true}).ok());
   auto host = get_link(*node_sock_, "h4");
   ASSERT_TRUE(host.ok());
   EXPECT_TRUE(host->up);
   EXPECT_FALSE(get_link(*node_sock_, "p4")->up);
   int old_index = host->ifindex;
   ASSERT_TRUE(delete_link(*node_sock_, "h4").ok());
-  ASSERT_TRUE(create_veth(*node_sock_, {"h4", "p4", nullptr, 0, ""}).ok());
+  ASSERT_TRUE(create_veth(*node_sock_, {"h4", "p4", nullptr, 0}).ok());
   auto stale = delete_link(*node_sock_, old_index);
   ASSERT_FALSE(stale.ok());
   EXPECT_EQ(stale.error().code, tern::Errc::kNotFound);
@@ -121,18 +121,18 @@ TEST_F(LinkTest, BadNamesAndMissingLinksAreReported) {
   ASSERT_FALSE(gone.ok());
   EXPECT_EQ(gone.error().code, Errc::kNotFound);
   for (std::string name : {"", "sixteen-chars-xx", "a/b", ".."}) {
-    auto bad = create_veth(*node_sock_, {name, "p", nullptr, 0, ""});
+    auto bad = create_veth(*node_sock_, {name, "p", nullptr, 0});
     ASSERT_FALSE(bad.ok()) << name;
     EXPECT_EQ(bad.error().code, Errc::kInvalidArgument) << name;
   }
 }
 
 TEST_F(LinkTest, AddressesRoutesAndNeighbours) {
-  ASSERT_TRUE(create_veth(*node_sock_, {"h2", "p2", nullptr, 0, ""}).ok());
-  ASSERT_TRUE(set_link_up(*node_sock_, "h2", true).ok());
-  ASSERT_TRUE(set_link_up(*node_sock_, "p2", true).ok());
+  ASSERT_TRUE(create_veth(*node_sock_, {"h2", "p2", nullptr, 0}).ok());
   int h2 = get_link(*node_sock_, "h2")->ifindex;
   int p2 = get_link(*node_sock_, "p2")->ifindex;
+  ASSERT_TRUE(set_link_up(*node_sock_, h2, true).ok());
+  ASSERT_TRUE(set_link_up(*node_sock_, p2, true).ok());
 
   auto v4 = IpAddress::parse("198.18.5.2").value();
   auto v6 = IpAddress::parse("2001:db8:5::2").value();
@@ -203,7 +203,7 @@ TEST_F(LinkTest, DefaultRouteMtuIsTheUplinkMtu) {
 }
 
 TEST_F(LinkTest, SysctlsActInTheCurrentNamespaceOnly) {
-  ASSERT_TRUE(create_veth(*node_sock_, {"h3", "p3.100", nullptr, 0, ""}).ok());
+  ASSERT_TRUE(create_veth(*node_sock_, {"h3", "p3.100", nullptr, 0}).ok());
   std::string root_forwarding = read_sysctl("net/ipv4/ip_forward").value();
   {
     auto guard = NetnsGuard::enter(node_fd_);

@@ -312,7 +312,7 @@ TEST_P(FibTest, ARemovedRecursiveRouteGoesWhenAnotherRouteChangesFirst) {
 }
 
 // A link made after the monitor started (a Pod's veth) had no routes through it to lose:
-// it coming up costs no reconcile. An existing link going down and up again does.
+// it coming up costs no reconcile, even when it was made up and got its carrier later. An existing link going down and up again does.
 TEST_P(FibTest, ANewLinkComingUpCostsNoReconcile) {
   Fib fib = open();
   ASSERT_TRUE(testing::in_netns(*node_, [&] { return fib.watch().ok(); }));
@@ -321,6 +321,13 @@ TEST_P(FibTest, ANewLinkComingUpCostsNoReconcile) {
   node_->ip("link add pod0 type veth peer name pod1");
   node_->ip("link set pod1 up");
   node_->ip("link set pod0 up");
+  // As the CNI plugin makes them: born up, announced running, then without carrier until
+  // the Pod's end goes up.
+  node_->ip("link add pod2 up type veth peer name pod3");
+  ASSERT_TRUE(testing::wait_until(
+      [&] { return node_->exec({"ip", "link", "show", "pod2"}).out.find("NO-CARRIER") != std::string::npos; }, 5s,
+      10ms));
+  node_->ip("link set pod3 up");
   // A foreign route on our prefix: its event comes after the links', so once it is read
   // every link event before it has been too.
   node_->ip("route add 198.18.10.0/24 via 198.18.0.2 proto static metric 5");
