@@ -64,20 +64,22 @@ namespace {
 // Closes a connection gracefully: FIN after what was written, then the peer's last bytes
 // are read and dropped until it closes too (or two seconds pass). Closing at once with
 // unread bytes would make the kernel send a RST, and a RST makes the peer throw away the
-// NOTIFICATION we just sent.
-void linger_and_close(asio::io_context& io, tcp::socket socket) {
+// NOTIFICATION we just sent. `closed` runs once the socket is closed.
+void linger_and_close(asio::io_context& io, tcp::socket socket, std::function<void()> closed) {
   struct Linger {
     tcp::socket socket;
     asio::steady_timer timer;
     std::array<uint8_t, 4096> buffer;
+    std::function<void()> closed;
   };
-  auto l = std::make_shared<Linger>(Linger{std::move(socket), asio::steady_timer(io), {}});
+  auto l = std::make_shared<Linger>(Linger{std::move(socket), asio::steady_timer(io), {}, std::move(closed)});
   boost::system::error_code ignored;
   l->socket.shutdown(tcp::socket::shutdown_send, ignored);
   l->timer.expires_after(std::chrono::seconds(2));
   l->timer.async_wait([l](const boost::system::error_code&) {
     boost::system::error_code ignored;
     l->socket.close(ignored);
+    if (l->closed) l->closed();
   });
   auto drain = std::make_shared<std::function<void()>>();
   *drain = [l, drain] {
@@ -95,11 +97,15 @@ void linger_and_close(asio::io_context& io, tcp::socket socket) {
 
 // Ends a connection: what is outstanding on it is cancelled first (so no completion
 // writes into its buffers once it is gone), then the socket lingers until closed.
-void close_connection(asio::io_context& io, std::shared_ptr<Connection> c) {
-  if (!c) return;
+// `closed` runs after that (posted at once when there was no connection).
+void close_connection(asio::io_context& io, std::shared_ptr<Connection> c, std::function<void()> closed = {}) {
+  if (!c || !c->socket.is_open()) {
+    if (closed) asio::post(io, std::move(closed));
+    return;
+  }
   boost::system::error_code ignored;
   c->socket.cancel(ignored);
-  if (c->socket.is_open()) linger_and_close(io, std::move(c->socket));
+  linger_and_close(io, std::move(c->socket), std::move(closed));
 }
 
 }  // namespace
@@ -124,11 +130,13 @@ Session::~Session() {
 
 void Session::start() { feed(fsm::Event::kManualStart); }
 
-void Session::stop(const std::string& message, uint8_t cease_subcode) {
+void Session::stop(const std::string& message, uint8_t cease_subcode, std::function<void()> closed) {
   rival_timer_.cancel();
   close_connection(io_, std::move(rival_));
+  on_closed_ = std::move(closed);  // taken by disconnect(), if the shutdown disconnects
   for (const auto& a : fsm_.shutdown(message, cease_subcode)) perform(a);
   set_state_from_fsm();
+  if (on_closed_) asio::post(io_, std::exchange(on_closed_, {}));
 }
 
 void Session::feed(fsm::Event e, const fsm::OpenReceived& open, const std::optional<fsm::Notification>& error) {
@@ -255,7 +263,7 @@ void Session::connect() {
 }
 
 void Session::disconnect() {
-  close_connection(io_, std::move(conn_));
+  close_connection(io_, std::move(conn_), std::exchange(on_closed_, {}));
   status_.local.reset();
   status_.remote.reset();
   status_.write_queue_bytes = 0;
@@ -623,7 +631,20 @@ Status Speaker::reconfigure(std::vector<PeerConfig> peers, std::vector<DynamicRa
         s.stop("removed from the configuration", fsm::cease::kPeerDeconfigured);
       } else {
         spdlog::info("peer {}: settings changed; the session restarts", s.config().name);
-        s.stop("configuration changed", fsm::cease::kOtherConfigurationChange);
+        // The new session starts once the peer has closed the old connection: a new
+        // connection while the old one is Established is, to a graceful-restart helper
+        // (FRR), the peer restarting, and it drops the old one, NOTIFICATION unread.
+        restarting_.insert(s.config().address);
+        s.stop("configuration changed", fsm::cease::kOtherConfigurationChange,
+               [this, address = s.config().address, alive = std::weak_ptr<int>(alive_)] {
+                 if (alive.expired()) return;
+                 restarting_.erase(address);
+                 for (auto& fresh : sessions_) {
+                   if (fresh->config().dynamic || fresh->config().address != address) continue;
+                   spdlog::info("peer {}: the old connection is closed; the session starts again", fresh->config().name);
+                   fresh->start();
+                 }
+               });
       }
     }
     it = sessions_.erase(it);  // stop() is synchronous; late completions see it is gone
@@ -645,9 +666,10 @@ Status Speaker::reconfigure(std::vector<PeerConfig> peers, std::vector<DynamicRa
   current.insert(current.end(), added.begin(), added.end());
   if (auto st = set_listener_keys(current, ranges_, false); !st) return st;
   for (auto& p : added) {
-    spdlog::info("peer {} added", p.name);
+    bool replacing = restarting_.count(p.address) > 0;
+    if (!replacing) spdlog::info("peer {} added", p.name);
     auto& s = sessions_.emplace_back(std::make_unique<Session>(io_, std::move(p), session_callbacks()));
-    s->start();
+    if (!replacing) s->start();  // else once the old connection is closed (above)
   }
   return {};
 }

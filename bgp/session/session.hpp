@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -93,8 +94,10 @@ class Session {
 
   void start();
   // Administrative shutdown: Cease (Administrative Shutdown with an RFC 8203 message,
-  // unless another subcode is given), then Idle.
-  void stop(const std::string& message, uint8_t cease_subcode = fsm::cease::kAdministrativeShutdown);
+  // unless another subcode is given), then Idle. `closed` runs once the connection is
+  // closed (the peer closed its end after reading the NOTIFICATION, or two seconds passed).
+  void stop(const std::string& message, uint8_t cease_subcode = fsm::cease::kAdministrativeShutdown,
+            std::function<void()> closed = {});
   // An incoming connection from this peer's address (the Speaker matched it).
   void accept(asio::ip::tcp::socket socket);
 
@@ -147,6 +150,7 @@ class Session {
   SessionStatus status_;
   std::shared_ptr<Connection> conn_;   // the session's connection, if any
   std::shared_ptr<Connection> rival_;  // a colliding incoming connection awaiting its OPEN
+  std::function<void()> on_closed_;    // stop()'s, handed to the connection's close
   wire::Context encode_ctx_;
   bool over_high_water_ = false;
   asio::steady_timer rival_timer_;
@@ -199,6 +203,8 @@ class Speaker {
   std::vector<DynamicRange> ranges_;
   size_t dynamic_limit_;
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+  std::set<IpAddress> restarting_;  // changed peers: the new session waits for the old connection's close
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // for those closes, which may come after us
 };
 
 }  // namespace tern::bgp::session

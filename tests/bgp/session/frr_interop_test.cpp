@@ -264,11 +264,18 @@ TEST_F(FrrInterop, ReloadTouchesOnlyTheChangedPeers) {
       << neighbor("198.18.0.5").dump(2) << ternd_log();
   expect_established("198.18.0.5");
   EXPECT_EQ(neighbor("198.18.0.5")["bgpTimerHoldTimeMsecs"], 30000);
-  // ternd reconnects at once; FRR, the graceful-restart helper, takes a new connection on
-  // an Established session as the peer restarting and drops the old one, often before it
-  // has read the NOTIFICATION (so its log may not show 6/6). Found 2026-12-01: ternd
-  // should wait for the old connection to close before opening the next.
+  // FRR read the NOTIFICATION: ternd opens the new session only once FRR has closed the
+  // old connection (FRR, a graceful-restart helper, takes a new connection on an
+  // Established session as the peer restarting and drops the old one unread).
   EXPECT_NE(ternd_log().find("peer b: sent 6/6 Cease / Other Configuration Change"), std::string::npos) << ternd_log();
+  EXPECT_NE(ternd_log().find("peer b: the old connection is closed; the session starts again"), std::string::npos)
+      << ternd_log();
+  auto frr_log = frr_->log();
+  auto notified = frr_log.find("received from neighbor 198.18.0.5 6/6");
+  ASSERT_NE(notified, std::string::npos) << "FRR got no Cease/Other Configuration Change\n" << frr_log;
+  auto first = frr_log.find("BGP connection from host 198.18.0.5");
+  auto again = frr_log.find("BGP connection from host 198.18.0.5", first + 1);
+  EXPECT_GT(again, notified) << "the new connection came before FRR read the NOTIFICATION\n" << frr_log;
   EXPECT_EQ(neighbor("198.18.0.1")["connectionsEstablished"], 1);
 
   // A file with a mistake changes nothing.
