@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "cni/names.hpp"
 #include "cni/plugin.hpp"
 
 namespace tern::cni::ipam {

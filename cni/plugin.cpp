@@ -26,10 +26,4 @@ int run_plugin(const Handler& handle) {
   return 1;
 }
 
-uint64_t stable_hash(const std::string& text) {
-  uint64_t h = 1469598103934665603ull;
-  for (char c : text) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
-  return h;
-}
-
 }  // namespace tern::cni

@@ -16,8 +16,4 @@ namespace tern::cni {
 using Handler = std::function<void(const Environment& env, const std::string& stdin_text, std::string* version)>;
 int run_plugin(const Handler& handle);
 
-// FNV-1a: a stable short name for an attachment (host veth names, spool files), the same
-// in every plugin run and every tern version.
-uint64_t stable_hash(const std::string& text);
-
 }  // namespace tern::cni

@@ -19,6 +19,7 @@
 
 #include "cni/delegate.hpp"
 #include "cni/ipam_client.hpp"
+#include "cni/names.hpp"
 #include "cni/plugin.hpp"
 #include "cni/spec.hpp"
 #include "proto/admin_client.hpp"
@@ -72,16 +73,6 @@ TernConf parse_conf(const std::string& text, Command command) {
   return conf;
 }
 
-// The host end's name: stable for an attachment (a retried ADD, every DEL and GC find it)
-// and within IFNAMSIZ. FNV-1a over "container/ifname", 44 bits as 11 hex digits.
-std::string host_ifname(const std::string& container_id, const std::string& ifname) {
-  uint64_t h = stable_hash(container_id + "/" + ifname);
-  char name[16];
-  std::snprintf(name, sizeof name, "tern%011llx", static_cast<unsigned long long>(h >> 20));
-  return name;
-}
-std::string host_ifname(const Environment& env) { return host_ifname(env.container_id, env.ifname); }
-
 bool is_host_ifname(const std::string& name) {
   return name.size() == 15 && name.rfind("tern", 0) == 0 &&
          name.find_first_not_of("0123456789abcdef", 4) == std::string::npos;
@@ -126,7 +117,7 @@ bool has_family(const PluginResult& r, Family f) {
 PluginResult wire(const TernConf& conf, const Environment& env, const std::function<PluginResult()>& allocated) {
   auto host_sock = must(link::NlSocket::open(), "netlink");
   auto pod_ns = open_netns(env.netns);
-  std::string host_name = host_ifname(env);
+  std::string host_name = host_ifname(env.container_id, env.ifname);
 
   uint32_t mtu = conf.mtu;
   if (!mtu) mtu = must(link::default_route_mtu(host_sock), "the uplink's MTU").value_or(1500);
@@ -253,7 +244,7 @@ void add(const TernConf& conf, const Environment& env, const std::string& stdin_
     // Nothing half-made stays behind: the veth (with the Pod end) goes, and the address
     // goes back, even when the IPAM's own ADD failed (ternd may have died after making
     // the allocation and before answering; the release is then spooled).
-    if (auto sock = link::NlSocket::open()) (void)link::delete_link(*sock, host_ifname(env));
+    if (auto sock = link::NlSocket::open()) (void)link::delete_link(*sock, host_ifname(env.container_id, env.ifname));
     try {
       ipam_command(conf, env, stdin_text, Command::kDel);
     } catch (const Failure&) {
@@ -302,7 +293,7 @@ bool retire_pod_end(const Environment& env, const std::string& host_name) {
 // looks the name up without the kernel's rtnl lock, which that teardown holds.) The Pod
 // end is retired first, so the Pod's interface name is free when DEL returns.
 void del(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
-  std::string name = host_ifname(env);
+  std::string name = host_ifname(env.container_id, env.ifname);
   unsigned ifindex = ::if_nametoindex(name.c_str());
   Status deleted;
   if (ifindex) {
@@ -321,7 +312,7 @@ void check(const TernConf& conf, const Environment& env, const std::string& stdi
   ipam_command(conf, env, stdin_text, Command::kCheck);
   auto fail = [](const std::string& what) { throw Failure(Code::kInternal, what); };
   auto host_sock = must(link::NlSocket::open(), "netlink");
-  std::string host_name = host_ifname(env);
+  std::string host_name = host_ifname(env.container_id, env.ifname);
   auto host = link::get_link(host_sock, host_name);
   if (!host) fail("the host end " + host_name + " is missing");
   if (!host->up) fail("the host end " + host_name + " is down");

@@ -133,12 +133,13 @@ void print_ipam(const admin::IpamReply& r, std::ostream& out) {
   }
   out << fmt::format("\n{} allocations (journal {})\n", r.allocations_size(), r.journal());
   if (r.allocations_size()) {
-    out << fmt::format("{:<34} {:<10} {:<40} {}\n", "Container", "Interface", "Pod", "Addresses");
+    out << fmt::format("{:<34} {:<10} {:<16} {:<40} {}\n", "Container", "Interface", "Host end", "Pod", "Addresses");
     for (const auto& a : r.allocations()) {
       std::string pod = a.pod_name().empty() ? "-" : a.pod_namespace() + "/" + a.pod_name();
       std::string container = a.attachment().container_id();
       if (container.size() > 32) container = container.substr(0, 31) + "~";
-      out << fmt::format("{:<34} {:<10} {:<40} {}\n", container, a.attachment().ifname(), pod, join(a.addresses()));
+      out << fmt::format("{:<34} {:<10} {:<16} {:<40} {}\n", container, a.attachment().ifname(), a.host_interface(), pod,
+                         join(a.addresses()));
     }
   }
   if (r.spooled_releases()) out << fmt::format("{} releases applied from the CNI spool since start\n", r.spooled_releases());

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cni/names.hpp"
+
 namespace tern::ternd {
 
 namespace fs = std::filesystem;
@@ -38,6 +40,7 @@ void fill(admin::IpamAllocation* out, const Allocation& a) {
   out->set_pod_name(a.pod_name);
   for (const auto& address : a.addresses) out->add_addresses(address.to_string());
   out->set_created_unix(a.created_unix);
+  out->set_host_interface(cni::host_ifname(a.key.container_id, a.key.ifname));
 }
 
 std::string describe(const Allocation& a) {

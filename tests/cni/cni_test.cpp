@@ -401,6 +401,8 @@ TEST_F(CniTest, AddReplacesAStaleHostEndAndRefusesATakenInterfaceName) {
   auto first = call("ADD", "ps", config());
   ASSERT_EQ(first.exit_code, 0) << first.raw;
   std::string host = first.out["interfaces"][0]["name"];
+  ASSERT_EQ(allocations().size(), 1u);
+  EXPECT_EQ(allocations()[0].value("host_interface", ""), host) << "ternctl ipam names the veth's host end";
   // The Pod's end renamed: CNI_IFNAME is free in the Pod, the host end is still there.
   pod("ps").ip("link set eth0 down");
   pod("ps").ip("link set eth0 name old0");
