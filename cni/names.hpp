@@ -26,4 +26,10 @@ inline std::string host_ifname(const std::string& container_id, const std::strin
   return name;
 }
 
+// Whether a link name is one host_ifname() gives.
+inline bool is_host_ifname(const std::string& name) {
+  return name.size() == 15 && name.rfind("tern", 0) == 0 &&
+         name.find_first_not_of("0123456789abcdef", 4) == std::string::npos;
+}
+
 }  // namespace tern::cni

@@ -73,11 +73,6 @@ TernConf parse_conf(const std::string& text, Command command) {
   return conf;
 }
 
-bool is_host_ifname(const std::string& name) {
-  return name.size() == 15 && name.rfind("tern", 0) == 0 &&
-         name.find_first_not_of("0123456789abcdef", 4) == std::string::npos;
-}
-
 template <typename T>
 T must(tern::Result<T> r, const std::string& what) {
   if (!r) throw Failure(Code::kIo, what + ": " + r.error().message);

@@ -5,11 +5,11 @@
 // POD_NETNS_PREFIX names existing namespaces /var/run/netns/<prefix>0 ... <prefix>K-1 with
 // K >= max(N, CONCURRENT). Sequential: N ADDs one after the other (a Pod in each
 // namespace), then their N DELs, each call timed from spawn to exit; then CONCURRENT ADDs
-// at once, timed until the last exits, and their DELs. Each phase waits for the node's
-// links to be back to where they started (see settle()). Prints one line of key=value
-// figures (milliseconds; peak resident set in KiB of one more ADD and its DEL, run from
-// the small static cni_rss_launcher: a spawned child's ru_maxrss would count this
-// program's memory).
+// at once, timed until the last exits, and their DELs. Each phase, and the exit, waits
+// for the node's links to be back to where they started (see settle()). Prints one line
+// of key=value figures (milliseconds; peak resident set in KiB of one more ADD and its
+// DEL, run from the small static cni_rss_launcher: a spawned child's ru_maxrss would
+// count this program's memory).
 #include <fcntl.h>
 #include <net/if.h>
 #include <spawn.h>
@@ -221,5 +221,6 @@ int main(int argc, char** argv) {
               "concurrent_steal_pct=%.0f max_rss_kib=%ld steal_pct=%.0f failures=%d\n",
               percentile(adds, 0.5), percentile(adds, 0.99), percentile(dels, 0.5), percentile(dels, 0.99),
               concurrent, together, steal_together, rss, stolen_share(ticks_before, cpu_ticks()), failures);
+  settle(links_before);  // the next run starts on a node with its links of before
   return failures ? 1 : 0;
 }

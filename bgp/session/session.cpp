@@ -639,8 +639,7 @@ Status Speaker::reconfigure(std::vector<PeerConfig> peers, std::vector<DynamicRa
                [this, address = s.config().address, alive = std::weak_ptr<int>(alive_)] {
                  if (alive.expired()) return;
                  restarting_.erase(address);
-                 for (auto& fresh : sessions_) {
-                   if (fresh->config().dynamic || fresh->config().address != address) continue;
+                 if (Session* fresh = session_for(address)) {
                    spdlog::info("peer {}: the old connection is closed; the session starts again", fresh->config().name);
                    fresh->start();
                  }
@@ -691,9 +690,7 @@ void Speaker::accept(tcp::acceptor& acceptor) {
       Session* match = nullptr;
       if (!ep_ec) {
         IpAddress from = from_asio(remote.address());
-        for (auto& s : sessions_) {
-          if (s->config().address == from) match = s.get();
-        }
+        match = session_for(from);
         if (!match) match = dynamic_session(from);
       }
       if (match) {
@@ -705,6 +702,13 @@ void Speaker::accept(tcp::acceptor& acceptor) {
     }
     accept(acceptor);
   });
+}
+
+Session* Speaker::session_for(const IpAddress& address) {
+  for (auto& s : sessions_) {
+    if (s->config().address == address) return s.get();
+  }
+  return nullptr;
 }
 
 Session* Speaker::dynamic_session(const IpAddress& from) {

@@ -189,6 +189,7 @@ class Speaker {
 
  private:
   void accept(asio::ip::tcp::acceptor& acceptor);
+  Session* session_for(const IpAddress& address);  // configured or dynamic; nullptr when none
   Session* dynamic_session(const IpAddress& from);
   void on_state(Session& s, fsm::State from, fsm::State to);
   Session::Callbacks session_callbacks();
