@@ -105,6 +105,7 @@ Environment parse_environment(const std::function<const char*(const char*)>& get
   env.command = command_from(get("CNI_COMMAND"));
   env.container_id = get("CNI_CONTAINERID");
   env.netns = get("CNI_NETNS");
+  env.netns_path = env.netns;
   env.ifname = get("CNI_IFNAME");
   std::stringstream path(get("CNI_PATH"));
   for (std::string dir; std::getline(path, dir, ':');) {

@@ -55,6 +55,7 @@ struct Environment {
   Command command = Command::kVersion;
   std::string container_id;  // CNI_CONTAINERID
   std::string netns;         // CNI_NETNS; may be empty on DEL
+  std::string netns_path;    // where that namespace is opened: CNI_NETNS, unless run_command was told
   std::string ifname;        // CNI_IFNAME
   std::map<std::string, std::string> args;  // CNI_ARGS "K=V;K=V"
   std::vector<std::string> path;            // CNI_PATH, split at ':'

@@ -7,8 +7,6 @@
 //
 //   "ipam": {"type": "tern-ipam", "socket": "/run/tern/ternd.sock",
 //            "spoolDir": "/var/lib/tern/release-spool", "families": ["ipv4", "ipv6"]}
-#include <iostream>
-
 #include "cni/ipam_client.hpp"
 #include "cni/plugin.hpp"
 #include "cni/spec.hpp"
@@ -16,18 +14,19 @@
 namespace tern::cni {
 namespace {
 
-void handle(const Environment& env, const std::string& stdin_text, std::string* version) {
+std::string handle(const Environment& env, const std::string& stdin_text, std::string* version) {
   auto net = parse_netconf(stdin_text, env.command);
   *version = net.cni_version;
   auto conf = ipam::parse_conf(net);
   switch (env.command) {
-    case Command::kAdd: std::cout << to_json(ipam::add(conf, env), net.cni_version).dump() << '\n'; break;
+    case Command::kAdd: return to_json(ipam::add(conf, env), net.cni_version).dump() + '\n';
     case Command::kDel: ipam::del(conf, env); break;
     case Command::kCheck: ipam::check(conf, env, *net.prev_result); break;
     case Command::kStatus: ipam::status(conf); break;
     case Command::kGc: ipam::gc(conf, net.valid_attachments); break;
     case Command::kVersion: break;
   }
+  return "";
 }
 
 }  // namespace

@@ -3,8 +3,11 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
@@ -26,12 +29,41 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start() { read(); }
 
  private:
+  // recvmsg, not a plain read: a request may bring a descriptor (SCM_RIGHTS). It goes
+  // with the request being read; more than one is closed.
   void read() {
-    socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-      if (ec) return;  // the client went away
-      self->buffer_.append(self->chunk_.data(), n);
-      self->serve();
+    socket_.async_wait(stream::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return;  // closed
+      self->receive();
     });
+  }
+
+  void receive() {
+    iovec iov{chunk_.data(), chunk_.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return read();
+    if (n <= 0) return;  // the client went away (or the socket failed): dropping the last reference closes it
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        if (passed_.valid()) {
+          ::close(fd);
+        } else {
+          passed_.reset(fd);
+        }
+      }
+    }
+    buffer_.append(chunk_.data(), static_cast<size_t>(n));
+    serve();
   }
 
   void serve() {
@@ -53,7 +85,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       send(std::move(response));
       return;
     }
-    handler_(request, [self = shared_from_this()](Response response) { self->send(std::move(response)); });
+    handler_(request, std::move(passed_),
+             [self = shared_from_this()](Response response) { self->send(std::move(response)); });
   }
 
   void send(Response response) {
@@ -68,6 +101,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::array<char, 16384> chunk_;
   std::string buffer_;
   std::string out_;
+  UniqueFd passed_;
 };
 
 bool root_peer(stream::socket& socket) {
@@ -80,9 +114,10 @@ bool root_peer(stream::socket& socket) {
 }  // namespace
 
 AdminServer::AdminServer(asio::io_context& io, std::string path, Handler handler)
-    : AdminServer(io, std::move(path), AsyncHandler([h = std::move(handler)](const Request& request, Reply reply) {
-        reply(h(request));
-      })) {}
+    : AdminServer(io, std::move(path),
+                  AsyncHandler([h = std::move(handler)](const Request& request, UniqueFd, Reply reply) {
+                    reply(h(request));
+                  })) {}
 
 AdminServer::AdminServer(asio::io_context& io, std::string path, AsyncHandler handler)
     : io_(io), path_(std::move(path)), handler_(std::move(handler)), acceptor_(io) {}

@@ -3,6 +3,8 @@
 // the io_context thread. Requests are answered in order; a malformed one closes its
 // connection and nothing else. A handler may answer later (an IPAM allocation waits for its
 // batch's fdatasync): the connection reads its next request only once the reply is out.
+// A request may bring a descriptor with its bytes (SCM_RIGHTS: tern's CNI call passes the
+// Pod's network namespace); the handler gets it, and an unwanted one closes with it.
 #pragma once
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange
@@ -13,6 +15,7 @@
 #include <string>
 
 #include "common/result.hpp"
+#include "common/unique_fd.hpp"
 #include "proto/admin.pb.h"
 
 namespace tern::admin {
@@ -22,7 +25,7 @@ class AdminServer {
   using Handler = std::function<Response(const Request&)>;
   // Called once, on the io_context thread, with the request's response.
   using Reply = std::function<void(Response)>;
-  using AsyncHandler = std::function<void(const Request&, Reply)>;
+  using AsyncHandler = std::function<void(const Request&, UniqueFd passed, Reply)>;
 
   AdminServer(boost::asio::io_context& io, std::string path, Handler handler);
   AdminServer(boost::asio::io_context& io, std::string path, AsyncHandler handler);

@@ -15,6 +15,7 @@
 #include "common/log.hpp"
 #include "controller/admin/admin_server.hpp"
 #include "controller/ternd/admin_api.hpp"
+#include "controller/ternd/cni_service.hpp"
 #include "controller/ternd/config.hpp"
 #include "controller/ternd/ipam_service.hpp"
 #include "controller/ternd/link_reaper.hpp"
@@ -103,16 +104,21 @@ int main(int argc, char** argv) {
     }
     return response;
   };
-  // An allocation is answered once its batch is durable; everything else at once.
-  tern::admin::AdminServer admin(io, config->admin_socket,
-                                 [&](const tern::admin::Request& request, tern::admin::AdminServer::Reply reply) {
-                                   if (request.has_ipam_allocate()) {
-                                     (*reaper)->busy();  // a Pod is being added: its ADD first
-                                     (*ipam)->allocate(request.ipam_allocate(), std::move(reply));
-                                   } else {
-                                     reply(answer(request));
-                                   }
-                                 });
+  tern::ternd::CniService cni(io.get_executor(), config->admin_socket);
+  // An allocation is answered once its batch is durable, a CNI call once a worker has
+  // run it; everything else at once.
+  tern::admin::AdminServer admin(
+      io, config->admin_socket,
+      [&](const tern::admin::Request& request, tern::UniqueFd passed, tern::admin::AdminServer::Reply reply) {
+        if (request.has_ipam_allocate()) {
+          (*reaper)->busy();  // a Pod is being added: its ADD first
+          (*ipam)->allocate(request.ipam_allocate(), std::move(reply));
+        } else if (request.has_cni()) {
+          cni.call(request.cni(), std::move(passed), std::move(reply));
+        } else {
+          reply(answer(request));
+        }
+      });
   if (auto st = admin.start(); !st) {
     spdlog::critical("{}", st.error().message);
     return 1;
@@ -135,7 +141,7 @@ int main(int argc, char** argv) {
       if (path == "/metrics") {
         return tern::http::Reply{200, "text/plain; version=0.0.4; charset=utf-8",
                                  tern::ternd::render_metrics(node, std::chrono::steady_clock::now()) +
-                                     tern::ternd::render_ipam_metrics(**ipam)};
+                                     tern::ternd::render_ipam_metrics(**ipam) + tern::ternd::render_cni_metrics(cni)};
       }
       if (path == "/healthz") return tern::http::Reply{200, "text/plain; charset=utf-8", "ok\n"};
       if (path == "/readyz") return tern::ternd::readiness(node);

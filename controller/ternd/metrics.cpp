@@ -177,4 +177,20 @@ std::string render_ipam_metrics(const IpamService& ipam) {
   return w.take();
 }
 
+std::string render_cni_metrics(const CniService& cni) {
+  Writer w;
+  const auto& c = cni.counters();
+  const char* commands[] = {"ADD", "DEL", "CHECK", "STATUS", "GC", "VERSION"};
+  w.family("tern_cni_calls_total", "counter", "CNI calls that tern handed to ternd and ternd ran, by command and result.");
+  for (size_t i = 0; i < c.run.size(); ++i) {
+    w.sample("tern_cni_calls_total", fmt::format("command=\"{}\",result=\"succeeded\"", commands[i]),
+             double(c.run[i] - c.failed[i]));
+    w.sample("tern_cni_calls_total", fmt::format("command=\"{}\",result=\"failed\"", commands[i]), double(c.failed[i]));
+  }
+  w.family("tern_cni_calls_declined_total", "counter",
+           "CNI calls ternd left to tern-standalone (an IPAM other than tern-ipam on this socket).");
+  w.sample("tern_cni_calls_declined_total", "", double(c.declined));
+  return w.take();
+}
+
 }  // namespace tern::ternd

@@ -299,8 +299,9 @@ TEST_F(CniTest, DelWhileTerndIsDownIsAppliedAtStart) {
   EXPECT_TRUE(fs::is_empty(state_ / "spool"));
 }
 
-// ternd's /metrics counts what tern-ipam asked and how long the answers took.
-TEST_F(CniTest, IpamRequestsShowInTheMetrics) {
+// ternd's /metrics counts the calls tern handed it (and those it left to tern-standalone:
+// another IPAM's), what tern-ipam asked, and how long the answers took.
+TEST_F(CniTest, CallsAndIpamRequestsShowInTheMetrics) {
   ternd_->reload(ternd_yaml("", "127.0.0.1:9479"));  // the listening address changes on a restart
   ternd_->stop();
   ternd_->start();
@@ -314,6 +315,21 @@ TEST_F(CniTest, IpamRequestsShowInTheMetrics) {
   EXPECT_NE(metrics.find("tern_cni_ipam_request_duration_seconds_count{request=\"release\"} 1\n"), std::string::npos);
   EXPECT_NE(metrics.find("tern_ipam_requests_total{result=\"allocated\"} 1\n"), std::string::npos);
   EXPECT_NE(metrics.find("tern_ipam_block_used{block=\"198.18.20.0/24\"} 0\n"), std::string::npos);
+  EXPECT_NE(metrics.find("tern_cni_calls_total{command=\"ADD\",result=\"succeeded\"} 1\n"), std::string::npos)
+      << "ternd ran the ADD that tern handed it";
+  EXPECT_NE(metrics.find("tern_cni_calls_total{command=\"DEL\",result=\"succeeded\"} 1\n"), std::string::npos);
+  EXPECT_NE(metrics.find("tern_cni_calls_declined_total 0\n"), std::string::npos);
+
+  auto host_local = config("1.0.0");
+  host_local["ipam"] = {{"type", "host-local"},
+                        {"dataDir", (state_ / "host-local").string()},
+                        {"ranges", json::array({json::array({{{"subnet", "198.18.21.0/24"}}})})}};
+  ASSERT_EQ(call("ADD", "pn", host_local).exit_code, 0);
+  ASSERT_EQ(call("DEL", "pn", host_local).exit_code, 0);
+  metrics = node_->sh("curl -sf http://127.0.0.1:9479/metrics").out;
+  EXPECT_NE(metrics.find("tern_cni_calls_declined_total 2\n"), std::string::npos)
+      << "host-local's calls run in tern-standalone: " << metrics;
+  EXPECT_NE(metrics.find("tern_cni_calls_total{command=\"ADD\",result=\"succeeded\"} 1\n"), std::string::npos);
 }
 
 TEST_F(CniTest, StatusFollowsTheNodesReadiness) {

@@ -1,5 +1,6 @@
-// The admin socket: framing, a round trip, root-only access, a second ternd refused, a
-// stale socket file replaced, and a malformed request costing only its own connection.
+// The admin socket: framing, a round trip, a passed descriptor, root-only access, a second
+// ternd refused, a stale socket file replaced, and a malformed request costing only its own
+// connection.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -7,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <thread>
@@ -122,7 +124,7 @@ TEST_F(AdminSocket, AnswersRequestsInOrderOnOneConnection) {
 // out when given, and the connection's next request is read only after it.
 TEST_F(AdminSocket, AnswersGivenLaterKeepTheirOrder) {
   std::vector<AdminServer::Reply> held;
-  server_ = std::make_unique<AdminServer>(io_, path_, [&](const Request& request, AdminServer::Reply reply) {
+  server_ = std::make_unique<AdminServer>(io_, path_, [&](const Request& request, UniqueFd, AdminServer::Reply reply) {
     if (request.has_peers()) {
       held.push_back(std::move(reply));  // answered by the timer below
       return;
@@ -163,6 +165,54 @@ TEST_F(AdminSocket, AnswersGivenLaterKeepTheirOrder) {
   ASSERT_TRUE(second) << second.error().message;
   EXPECT_EQ(second->error().message(), "at once");
   stop();  // before the timer and `held` go
+}
+
+// A descriptor sent with a request's bytes (tern passes the Pod's namespace so) reaches
+// that request's handler, open; a request without one gets none.
+TEST_F(AdminSocket, ADescriptorPassedWithARequestReachesItsHandler) {
+  std::vector<std::string> seen;  // what each request's descriptor read as
+  server_ = std::make_unique<AdminServer>(io_, path_, [&](const Request&, UniqueFd passed, AdminServer::Reply reply) {
+    char text[16] = {};
+    seen.push_back(passed.valid() && ::read(passed.get(), text, sizeof text - 1) > 0 ? text : "none");
+    reply(Response{});
+  });
+  ASSERT_TRUE(server_->start());
+  work_.emplace(asio::make_work_guard(io_));
+  thread_ = std::thread([this] { io_.run(); });
+
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path_.data(), path_.size());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  ASSERT_EQ(::write(pipe_fds[1], "namespace", 9), 9);
+  ::close(pipe_fds[1]);
+  Request request;
+  request.mutable_cni()->set_config("{}");
+  std::string framed = frame(request);
+  iovec iov{framed.data(), framed.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &pipe_fds[0], sizeof(int));
+  ASSERT_EQ(::sendmsg(fd, &msg, 0), static_cast<ssize_t>(framed.size()));
+  ::close(pipe_fds[0]);  // the server holds its own copy now
+  char buffer[64];
+  ASSERT_GT(::read(fd, buffer, sizeof buffer), 0);
+  ASSERT_EQ(::write(fd, framed.data(), framed.size()), static_cast<ssize_t>(framed.size()));  // no descriptor
+  ASSERT_GT(::read(fd, buffer, sizeof buffer), 0);
+  ::close(fd);
+  stop();
+  EXPECT_EQ(seen, (std::vector<std::string>{"namespace", "none"}));
 }
 
 TEST_F(AdminSocket, SocketIsRootOnly) {

@@ -1,4 +1,4 @@
-// tern: the CNI plugin kubelet's runtime calls to wire a Pod into the routed network.
+// tern's commands: how a Pod is wired into the routed network.
 //
 // ADD: the IPAM plugin (ipam.type, tern-ipam by default) gives the Pod its /32 (and
 // /128); a veth pair joins the Pod's namespace to the node, the Pod end renamed CNI_IFNAME
@@ -7,14 +7,16 @@
 // the host end with tern's protocol number. No bridge, no encapsulation: the node's
 // kernel forwards the Pod's packets like any routed host's.
 //
-// Single-threaded, so entering the Pod's namespace (NetnsGuard) is safe.
+// A call runs on one thread from start to end (tern-standalone's only thread, or one of
+// ternd's CNI workers), so entering the Pod's namespace (NetnsGuard) is safe.
+#include "cni/tern_plugin.hpp"
+
 #include <net/if.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <iostream>
 #include <map>
 
 #include "cni/delegate.hpp"
@@ -94,9 +96,9 @@ void ensure_sysctl(const std::string& path, const char* value) {
   set_sysctl(path, value);
 }
 
-link::NetnsFd open_netns(const std::string& path) {
-  auto ns = link::NetnsFd::open(path);
-  if (!ns) throw Failure(Code::kUnknownContainer, "CNI_NETNS " + path + ": " + ns.error().message);
+link::NetnsFd open_netns(const Environment& env) {
+  auto ns = link::NetnsFd::open(env.netns_path);
+  if (!ns) throw Failure(Code::kUnknownContainer, "CNI_NETNS " + env.netns + ": " + ns.error().message);
   return std::move(*ns);
 }
 
@@ -111,7 +113,7 @@ bool has_family(const PluginResult& r, Family f) {
 // asked of ternd before wire() becomes durable while the kernel makes the veth.
 PluginResult wire(const TernConf& conf, const Environment& env, const std::function<PluginResult()>& allocated) {
   auto host_sock = must(link::NlSocket::open(), "netlink");
-  auto pod_ns = open_netns(env.netns);
+  auto pod_ns = open_netns(env);
   std::string host_name = host_ifname(env.container_id, env.ifname);
 
   uint32_t mtu = conf.mtu;
@@ -222,7 +224,7 @@ void ipam_command(const TernConf& conf, const Environment& env, const std::strin
   }
 }
 
-void add(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
+std::string add(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
   try {
     PluginResult out;
     if (conf.own_ipam) {
@@ -234,7 +236,7 @@ void add(const TernConf& conf, const Environment& env, const std::string& stdin_
       PluginResult ipam = parse_result(delegate(conf.ipam_type, env.path, "ADD", stdin_text));
       out = wire(conf, env, [&] { return ipam; });
     }
-    std::cout << to_json(out, conf.net.cni_version).dump() << '\n';
+    return to_json(out, conf.net.cni_version).dump() + '\n';
   } catch (const Failure&) {
     // Nothing half-made stays behind: the veth (with the Pod end) goes, and the address
     // goes back, even when the IPAM's own ADD failed (ternd may have died after making
@@ -269,7 +271,7 @@ std::string retired_ifname(const std::string& host_name) { return "ternx" + host
 // the pair down. False when the namespace or the interface is gone, or it is no veth.
 bool retire_pod_end(const Environment& env, const std::string& host_name) {
   if (env.netns.empty()) return false;
-  auto pod_ns = link::NetnsFd::open(env.netns);
+  auto pod_ns = link::NetnsFd::open(env.netns_path);
   if (!pod_ns) return false;
   auto guard = link::NetnsGuard::enter(*pod_ns);
   if (!guard) return false;
@@ -332,7 +334,7 @@ void check(const TernConf& conf, const Environment& env, const std::string& stdi
     });
     if (!routed) fail("the node has no route to " + ip.address.to_string() + " via " + host_name);
   }
-  auto pod_ns = open_netns(env.netns);
+  auto pod_ns = open_netns(env);
   auto guard = link::NetnsGuard::enter(pod_ns);
   if (!guard) throw Failure(Code::kIo, "entering " + env.netns + ": " + guard.error().message);
   auto pod_sock = must(link::NlSocket::open(), "netlink in the Pod");
@@ -390,20 +392,30 @@ void gc(const TernConf& conf, const Environment& env, const std::string& stdin_t
   }
 }
 
-void handle(const Environment& env, const std::string& stdin_text, std::string* version) {
+}  // namespace
+
+std::string handle_tern(const Environment& env, const std::string& stdin_text, std::string* version) {
   auto conf = parse_conf(stdin_text, env.command);
   *version = conf.net.cni_version;
   switch (env.command) {
-    case Command::kAdd: add(conf, env, stdin_text); break;
+    case Command::kAdd: return add(conf, env, stdin_text);
     case Command::kDel: del(conf, env, stdin_text); break;
     case Command::kCheck: check(conf, env, stdin_text); break;
     case Command::kStatus: status(conf, env, stdin_text); break;
     case Command::kGc: gc(conf, env, stdin_text); break;
     case Command::kVersion: break;
   }
+  return "";
 }
 
-}  // namespace
-}  // namespace tern::cni
+std::optional<std::string> tern_ipam_socket(const std::string& stdin_text, Command command) {
+  try {
+    auto conf = parse_conf(stdin_text, command);
+    if (!conf.own_ipam || conf.own_ipam->socket != conf.socket) return std::nullopt;
+    return conf.socket;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
 
-int main() { return tern::cni::run_plugin(tern::cni::handle); }
+}  // namespace tern::cni
