@@ -11,21 +11,13 @@
 #include <cstring>
 
 #include "cni/spec.hpp"
+#include "common/unique_fd.hpp"
 
 extern char** environ;
 
 namespace tern::cni {
 
 namespace {
-
-struct Fd {
-  int fd = -1;
-  ~Fd() { close(); }
-  void close() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-};
 
 std::string find_plugin(const std::string& type, const std::vector<std::string>& path) {
   if (type.empty() || type.find('/') != std::string::npos) {
@@ -53,40 +45,40 @@ nlohmann::json delegate(const std::string& type, const std::vector<std::string>&
 
   int in_pipe[2], out_pipe[2];
   if (::pipe2(in_pipe, O_CLOEXEC) != 0) throw Failure(Code::kIo, std::string("pipe: ") + std::strerror(errno));
-  Fd in_read{in_pipe[0]}, in_write{in_pipe[1]};
+  UniqueFd in_read(in_pipe[0]), in_write(in_pipe[1]);
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw Failure(Code::kIo, std::string("pipe: ") + std::strerror(errno));
-  Fd out_read{out_pipe[0]}, out_write{out_pipe[1]};
+  UniqueFd out_read(out_pipe[0]), out_write(out_pipe[1]);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in_read.fd, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_write.fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, in_read.get(), 0);
+  posix_spawn_file_actions_adddup2(&actions, out_write.get(), 1);
   std::string argv0 = binary;
   char* argv[] = {argv0.data(), nullptr};
   pid_t pid = -1;
   int err = ::posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv, envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (err != 0) throw Failure(Code::kIo, "cannot run " + binary + ": " + std::strerror(err));
-  in_read.close();
-  out_write.close();
+  in_read.reset();
+  out_write.reset();
 
   // The configuration is small (well under a pipe's 64 KiB), so it is written whole
   // before the answer is read.
   ::signal(SIGPIPE, SIG_IGN);
   for (size_t sent = 0; sent < stdin_text.size();) {
-    ssize_t n = ::write(in_write.fd, stdin_text.data() + sent, stdin_text.size() - sent);
+    ssize_t n = ::write(in_write.get(), stdin_text.data() + sent, stdin_text.size() - sent);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;  // the plugin exited early; its exit status says why
     sent += static_cast<size_t>(n);
   }
-  in_write.close();
+  in_write.reset();
 
   std::string out;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   bool timed_out = false;
   for (char chunk[8192];;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    pollfd p{out_read.fd, POLLIN, 0};
+    pollfd p{out_read.get(), POLLIN, 0};
     int ready = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) {
@@ -94,7 +86,7 @@ nlohmann::json delegate(const std::string& type, const std::vector<std::string>&
       ::kill(pid, SIGKILL);
       break;
     }
-    ssize_t n = ::read(out_read.fd, chunk, sizeof chunk);
+    ssize_t n = ::read(out_read.get(), chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     out.append(chunk, static_cast<size_t>(n));

@@ -30,7 +30,7 @@ class CniService {
  public:
   // Workers: calls at once. An ADD spends most of its time waiting (for its allocation's
   // fdatasync, for the kernel's rtnl lock), so more than the cores.
-  static constexpr int kWorkers = 24;
+  static constexpr int kWorkers = 8;
 
   // `admin_socket`: this ternd's; `io`: where replies are made.
   CniService(boost::asio::any_io_executor io, std::string admin_socket);

@@ -2,7 +2,9 @@
 // switches back.
 //
 // setns() changes the namespace of the calling thread only. Use these on a single-threaded
-// program (the CNI binaries) or a thread dedicated to namespace work, never on a pool.
+// program (the CNI binaries) or on a thread that runs one task at a time and leaves the
+// guard's scope before the next (ternd's CNI workers), never around anything that could
+// run another task on the thread meanwhile.
 #pragma once
 
 #include <string>
