@@ -64,6 +64,7 @@ enum {
   kSoSndtimeo = 21,
   kMsgNosignal = 0x4000,
   kMfdCloexec = 1,
+  kFSetfd = 2,
 };
 
 // The kernel's own layouts (64-bit).
@@ -80,7 +81,7 @@ struct msghdr_k {
   size_t controllen;
   unsigned flags;
 };
-struct one_fd_cmsg {  // CMSG_SPACE(sizeof(int))
+struct one_fd_cmsg {  // CMSG_SPACE(sizeof(int)); its cmsg_len is CMSG_LEN(sizeof(int)), 20
   size_t len;
   int level, type;
   int fd, pad;
@@ -183,7 +184,7 @@ __attribute__((noreturn)) static void fail(int code, const char* message) {
 
 // Becomes tern-standalone, from this program's directory, with the configuration on a
 // fresh stdin.
-__attribute__((noreturn)) static void run_standalone(char** argv, char** envp) {
+__attribute__((noreturn)) static void run_standalone(char** envp) {
   static char path[kMaxPath];
   long n = sys6(__NR_readlinkat, kAtFdcwd, (long)"/proc/self/exe", (long)path, kMaxPath - 32, 0, 0);
   if (n <= 0) fail(5, "tern: cannot find its own directory");
@@ -202,9 +203,13 @@ __attribute__((noreturn)) static void run_standalone(char** argv, char** envp) {
     write_all((int)memfd, config, (size_t)r);
   }
   sys3(__NR_lseek, memfd, 0, 0);
-  if (sys3(__NR_dup3, memfd, 0, 0) < 0) fail(5, "tern: dup3 failed");
+  if (memfd == 0) {
+    sys3(__NR_fcntl, 0, kFSetfd, 0);  // the runtime gave no stdin: the memfd is fd 0, kept open
+  } else if (sys3(__NR_dup3, memfd, 0, 0) < 0) {
+    fail(5, "tern: dup3 failed");
+  }
   char* standalone_argv[] = {path, 0};
-  sys3(__NR_execve, path, argv[0] ? standalone_argv : argv, envp);
+  sys3(__NR_execve, path, standalone_argv, envp);
   fail(5, "tern: cannot run tern-standalone next to it");
 }
 
@@ -335,7 +340,7 @@ __attribute__((noreturn, used)) void tern_start(long* sp) {
     }
     config_size += (size_t)r;
   }
-  if (!config_whole) run_standalone(argv, envp);
+  if (!config_whole) run_standalone(envp);
 
   const char* netns = "";
   for (char** e = envp; *e; ++e) {
@@ -344,37 +349,37 @@ __attribute__((noreturn, used)) void tern_start(long* sp) {
   long netns_fd = -1;
   if (*netns) {
     netns_fd = sys6(__NR_openat, kAtFdcwd, (long)netns, kOCloexec, 0, 0, 0);
-    if (netns_fd < 0) run_standalone(argv, envp);  // which tells the runtime why
+    if (netns_fd < 0) run_standalone(envp);  // which tells the runtime why
   }
 
   static char socket_path[sizeof(((struct sockaddr_un_k*)0)->path)];
   const char* socket_at = config_string("socket", "/run/tern/ternd.sock", socket_path, sizeof socket_path);
   struct sockaddr_un_k addr = {1, {0}};
   size_t path_len = length(socket_at);
-  if (path_len >= sizeof addr.path) run_standalone(argv, envp);
+  if (path_len >= sizeof addr.path) run_standalone(envp);
   memcpy(addr.path, socket_at, path_len);
   long sock = sys3(__NR_socket, kAfUnix, kSockStream | kOCloexec, 0);
-  if (sock < 0) run_standalone(argv, envp);
+  if (sock < 0) run_standalone(envp);
   // An ADD waits in ternd for the allocation's fdatasync and the kernel's rtnl lock; a
   // ternd that has not answered in a minute is stuck, and the runtime retries.
   struct timeval_k timeout = {60, 0};
   sys5(__NR_setsockopt, sock, kSolSocket, kSoRcvtimeo, &timeout, sizeof timeout);
   sys5(__NR_setsockopt, sock, kSolSocket, kSoSndtimeo, &timeout, sizeof timeout);
-  if (sys3(__NR_connect, sock, &addr, sizeof addr) < 0) run_standalone(argv, envp);  // ternd is not running
+  if (sys3(__NR_connect, sock, &addr, sizeof addr) < 0) run_standalone(envp);  // ternd is not running
 
   size_t request_size = build_request(envp);
-  if (!request_size) run_standalone(argv, envp);
+  if (!request_size) run_standalone(envp);
   struct iovec_k iov = {request, request_size};
-  struct one_fd_cmsg control = {sizeof(size_t) + 2 * sizeof(int) + sizeof(int), kSolSocket, kScmRights, (int)netns_fd, 0};
+  struct one_fd_cmsg control = {offsetof(struct one_fd_cmsg, fd) + sizeof(int), kSolSocket, kScmRights, (int)netns_fd, 0};
   struct msghdr_k msg = {0, 0, &iov, 1, netns_fd >= 0 ? &control : 0, netns_fd >= 0 ? sizeof control : 0, 0};
   long sent;
   do sent = sys3(__NR_sendmsg, sock, &msg, kMsgNosignal);
   while (sent == -kEintr);
-  if (sent < 0) run_standalone(argv, envp);
+  if (sent < 0) run_standalone(envp);
   while ((size_t)sent < request_size) {
     long w = sys3(__NR_write, sock, request + sent, request_size - (size_t)sent);
     if (w == -kEintr) continue;
-    if (w <= 0) run_standalone(argv, envp);
+    if (w <= 0) run_standalone(envp);
     sent += w;
   }
 
@@ -387,21 +392,21 @@ __attribute__((noreturn, used)) void tern_start(long* sp) {
   while (1) {
     const char* p = reply;
     if (got && get_varint(&p, reply + got, &body)) {
-      if (body > kMaxReply - (size_t)(p - reply)) run_standalone(argv, envp);
+      if (body > kMaxReply - (size_t)(p - reply)) run_standalone(envp);
       if (got - (size_t)(p - reply) >= body) {
         start = p;
         break;
       }
     }
-    if (got == kMaxReply) run_standalone(argv, envp);
+    if (got == kMaxReply) run_standalone(envp);
     long r = sys3(__NR_read, sock, reply + got, kMaxReply - got);
     if (r == -kEintr) continue;
     if (r == -kEagain) fail(11, "tern: ternd did not answer in 60 s");
-    if (r <= 0) run_standalone(argv, envp);
+    if (r <= 0) run_standalone(envp);
     got += (size_t)r;
   }
   struct answer a = {0, 0, 0, 0};  // proto3 leaves out fields at their defaults (status 0)
-  if (!parse_reply(start, start + body, &a) || !a.served) run_standalone(argv, envp);
+  if (!parse_reply(start, start + body, &a) || !a.served) run_standalone(envp);
   write_all(1, a.output, a.output_size);
   exit_group(a.status);
 }
