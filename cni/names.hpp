@@ -1,5 +1,5 @@
-// The names the CNI plugins give to what they make, header-only so ternd can show them
-// (`ternctl ipam`) without linking the plugins' code.
+// The names the CNI plugins give to what they make, shared with ternd's IPAM service,
+// which shows each Pod's host end (`ternctl ipam`).
 #pragma once
 
 #include <cstdint>

@@ -10,18 +10,20 @@ namespace tern::cni {
 Outcome run_command(const Handler& handle, const std::function<const char*(const char*)>& getenv,
                     const std::string& stdin_text, const std::string& netns_path) {
   std::string version;
+  std::optional<Command> command;
   try {
     auto env = parse_environment(getenv);
+    command = env.command;
     if (!netns_path.empty()) env.netns_path = netns_path;
     if (env.command == Command::kVersion) {
       if (!stdin_text.empty()) parse_netconf(stdin_text, Command::kVersion);  // an unsupported cniVersion is code 1
-      return {0, version_json().dump() + '\n'};
+      return {0, version_json().dump() + '\n', command};
     }
-    return {0, handle(env, stdin_text, &version)};
+    return {0, handle(env, stdin_text, &version), command};
   } catch (const Failure& f) {
-    return {1, error_json(f, version).dump() + '\n'};
+    return {1, error_json(f, version).dump() + '\n', command};
   } catch (const std::exception& e) {
-    return {1, error_json(Failure(Code::kInternal, e.what()), version).dump() + '\n'};
+    return {1, error_json(Failure(Code::kInternal, e.what()), version).dump() + '\n', command};
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "cni/spec.hpp"
@@ -16,10 +17,12 @@ namespace tern::cni {
 // object is written in that version.
 using Handler = std::function<std::string(const Environment& env, const std::string& stdin_text, std::string* version)>;
 
-// A command's stdout and exit status.
+// A command's stdout and exit status, and the command (unset when CNI_COMMAND and the
+// rest of the environment did not parse).
 struct Outcome {
   int status = 0;
   std::string output;
+  std::optional<Command> command;
 };
 
 // One command, from its environment and stdin. `netns_path`, when given, is where the

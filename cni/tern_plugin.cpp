@@ -392,11 +392,8 @@ void gc(const TernConf& conf, const Environment& env, const std::string& stdin_t
   }
 }
 
-}  // namespace
-
-std::string handle_tern(const Environment& env, const std::string& stdin_text, std::string* version) {
-  auto conf = parse_conf(stdin_text, env.command);
-  *version = conf.net.cni_version;
+// The command, on a configuration already parsed.
+std::string dispatch(const TernConf& conf, const Environment& env, const std::string& stdin_text) {
   switch (env.command) {
     case Command::kAdd: return add(conf, env, stdin_text);
     case Command::kDel: del(conf, env, stdin_text); break;
@@ -408,14 +405,30 @@ std::string handle_tern(const Environment& env, const std::string& stdin_text, s
   return "";
 }
 
-std::optional<std::string> tern_ipam_socket(const std::string& stdin_text, Command command) {
-  try {
-    auto conf = parse_conf(stdin_text, command);
-    if (!conf.own_ipam || conf.own_ipam->socket != conf.socket) return std::nullopt;
-    return conf.socket;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+}  // namespace
+
+std::string handle_tern(const Environment& env, const std::string& stdin_text, std::string* version) {
+  auto conf = parse_conf(stdin_text, env.command);
+  *version = conf.net.cni_version;
+  return dispatch(conf, env, stdin_text);
+}
+
+std::optional<Outcome> run_tern_for_ternd(const std::string& socket,
+                                          const std::function<const char*(const char*)>& getenv,
+                                          const std::string& stdin_text, const std::string& netns_path) {
+  bool declined = false;
+  auto handle = [&](const Environment& env, const std::string& text, std::string* version) -> std::string {
+    auto conf = parse_conf(text, env.command);
+    *version = conf.net.cni_version;
+    if (!conf.own_ipam || conf.own_ipam->socket != socket || conf.socket != socket) {
+      declined = true;
+      return "";
+    }
+    return dispatch(conf, env, text);
+  };
+  Outcome outcome = run_command(handle, getenv, stdin_text, netns_path);
+  if (declined) return std::nullopt;
+  return outcome;
 }
 
 }  // namespace tern::cni

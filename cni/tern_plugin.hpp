@@ -3,9 +3,11 @@
 // hands it, on worker threads). One body of code, so both wire a Pod the same way.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
+#include "cni/plugin.hpp"
 #include "cni/spec.hpp"
 
 namespace tern::cni {
@@ -13,9 +15,12 @@ namespace tern::cni {
 // A plugin Handler (cni/plugin.hpp): ADD, DEL, CHECK, STATUS and GC.
 std::string handle_tern(const Environment& env, const std::string& stdin_text, std::string* version);
 
-// The admin socket of a configuration whose IPAM is tern-ipam, asked for IPAM and node
-// state on the same socket; nullopt for any other (another IPAM plugin, two sockets, a
-// configuration that does not parse). ternd runs a call only when this is its own socket.
-std::optional<std::string> tern_ipam_socket(const std::string& stdin_text, Command command);
+// run_command(handle_tern, ...) as ternd runs it, for the admin socket `socket`: nullopt,
+// with nothing done, for a configuration whose IPAM is not tern-ipam asking `socket` (and
+// asking it for node state too), which tern-standalone runs instead. A configuration or
+// environment that does not parse gets its error object here, as it would there.
+std::optional<Outcome> run_tern_for_ternd(const std::string& socket,
+                                          const std::function<const char*(const char*)>& getenv,
+                                          const std::string& stdin_text, const std::string& netns_path);
 
 }  // namespace tern::cni

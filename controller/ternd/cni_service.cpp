@@ -7,18 +7,16 @@
 #include <map>
 #include <optional>
 
-#include "cni/plugin.hpp"
-#include "cni/spec.hpp"
 #include "cni/tern_plugin.hpp"
 
 namespace tern::ternd {
 
 namespace {
 
+// The call's outcome, or nullopt with why it was declined.
 struct Ran {
-  std::optional<cni::Command> command;  // unset when declined
-  cni::Outcome outcome;
-  std::string reason;  // why declined
+  std::optional<cni::Outcome> outcome;
+  std::string reason;
 };
 
 Ran run(const admin::CniRequest& request, const UniqueFd& netns, const std::string& admin_socket) {
@@ -27,21 +25,18 @@ Ran run(const admin::CniRequest& request, const UniqueFd& netns, const std::stri
     auto eq = e.find('=');
     if (eq != std::string::npos && e.compare(0, 4, "CNI_") == 0) vars[e.substr(0, eq)] = e.substr(eq + 1);
   }
+  auto named = vars.find("CNI_NETNS");
+  if (named != vars.end() && !named->second.empty() && !netns.valid()) {
+    return {std::nullopt, "CNI_NETNS came without its namespace"};
+  }
   auto getenv = [&](const char* name) -> const char* {
     auto it = vars.find(name);
     return it == vars.end() ? nullptr : it->second.c_str();
   };
-  cni::Environment env;
-  try {
-    env = cni::parse_environment(getenv);
-  } catch (const cni::Failure& f) {
-    return {std::nullopt, {}, std::string("the environment: ") + f.what()};  // tern-standalone tells the runtime
-  }
-  if (!env.netns.empty() && !netns.valid()) return {std::nullopt, {}, "CNI_NETNS came without its namespace"};
-  auto socket = cni::tern_ipam_socket(request.config(), env.command);
-  if (socket != admin_socket) return {std::nullopt, {}, "its IPAM is not tern-ipam on this ternd's socket"};
   std::string netns_path = netns.valid() ? "/proc/self/fd/" + std::to_string(netns.get()) : "";
-  return {env.command, cni::run_command(cni::handle_tern, getenv, request.config(), netns_path), ""};
+  auto outcome = cni::run_tern_for_ternd(admin_socket, getenv, request.config(), netns_path);
+  if (!outcome) return {std::nullopt, "its IPAM is not tern-ipam on this ternd's socket"};
+  return {std::move(outcome), ""};
 }
 
 }  // namespace
@@ -60,17 +55,19 @@ void CniService::call(const admin::CniRequest& request, UniqueFd netns, admin::A
       if (alive.expired()) return;  // ternd is stopping
       admin::Response response;
       auto* out = response.mutable_cni();
-      if (!ran.command) {
+      if (!ran.outcome) {
         ++counters_.declined;
         spdlog::debug("cni: a call left to tern-standalone: {}", ran.reason);
         out->set_reason(ran.reason);
       } else {
-        auto i = static_cast<size_t>(*ran.command);
-        ++counters_.run[i];
-        if (ran.outcome.status != 0) ++counters_.failed[i];
+        if (ran.outcome->command) {  // else an environment that does not parse
+          auto i = static_cast<size_t>(*ran.outcome->command);
+          ++counters_.run[i];
+          if (ran.outcome->status != 0) ++counters_.failed[i];
+        }
         out->set_served(true);
-        out->set_exit_status(ran.outcome.status);
-        out->set_output(ran.outcome.output);
+        out->set_exit_status(ran.outcome->status);
+        out->set_output(ran.outcome->output);
       }
       reply(std::move(response));
     });

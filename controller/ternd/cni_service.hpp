@@ -7,7 +7,8 @@
 //
 // ternd declines a call it should not run: one whose IPAM is not tern-ipam on this
 // ternd's socket (host-local, another node's ternd), or one that names a namespace and
-// passed none. tern then runs tern-standalone.
+// passed none. tern then runs tern-standalone. A call whose environment or configuration
+// does not parse gets its error object from ternd, the same as tern-standalone's.
 #pragma once
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp needs std::exchange

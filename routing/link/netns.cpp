@@ -13,24 +13,6 @@
 
 namespace tern::routing::link {
 
-NetnsFd::~NetnsFd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-NetnsFd& NetnsFd::operator=(NetnsFd&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = other.release();
-  }
-  return *this;
-}
-
-int NetnsFd::release() {
-  int fd = fd_;
-  fd_ = -1;
-  return fd;
-}
-
 Result<NetnsFd> NetnsFd::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return io_error("open netns " + path, errno);

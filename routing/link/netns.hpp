@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/result.hpp"
+#include "common/unique_fd.hpp"
 
 namespace tern::routing::link {
 
@@ -17,24 +18,19 @@ namespace tern::routing::link {
 class NetnsFd {
  public:
   NetnsFd() = default;
-  ~NetnsFd();
-  NetnsFd(NetnsFd&& other) noexcept : fd_(other.release()) {}
-  NetnsFd& operator=(NetnsFd&& other) noexcept;
-  NetnsFd(const NetnsFd&) = delete;
-  NetnsFd& operator=(const NetnsFd&) = delete;
 
   // Opens `path` and checks that it is a network namespace (not some other file).
   static Result<NetnsFd> open(const std::string& path);
   // The namespace of the calling thread.
   static Result<NetnsFd> current();
 
-  int fd() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release();
+  int fd() const { return fd_.get(); }
+  bool valid() const { return fd_.valid(); }
+  int release() { return fd_.release(); }
 
  private:
   explicit NetnsFd(int fd) : fd_(fd) {}
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
 // Enters `target` on construction (via enter()) and returns the thread to the namespace it
